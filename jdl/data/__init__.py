@@ -1,0 +1,30 @@
+"""jdl.data: datasets on local disk, IDX files, preprocessing, splits and mini-batches (NumPy).
+
+Images are uint8 NHWC (N, H, W, C); labels int32. Nothing is downloaded.
+"""
+from jdl.data._batching import batches as batches
+from jdl.data._batching import num_batches as num_batches
+from jdl.data._datasets import CLASS_NAMES as CLASS_NAMES
+from jdl.data._datasets import DATASETS as DATASETS
+from jdl.data._datasets import available as available
+from jdl.data._datasets import find as find
+from jdl.data._datasets import load as load
+from jdl.data._idx import IDX_DTYPES as IDX_DTYPES
+from jdl.data._idx import read_idx as read_idx
+from jdl.data._idx import write_idx as write_idx
+from jdl.data._preprocessing import center as center
+from jdl.data._preprocessing import one_hot as one_hot
+from jdl.data._preprocessing import scale as scale
+from jdl.data._preprocessing import standardize as standardize
+from jdl.data._splits import permutation as permutation
+from jdl.data._splits import shuffle as shuffle
+from jdl.data._splits import split as split
+from jdl.data._splits import train_val_split as train_val_split
+
+__all__ = [
+    "read_idx", "write_idx", "IDX_DTYPES",
+    "load", "available", "find", "CLASS_NAMES", "DATASETS",
+    "scale", "center", "standardize", "one_hot",
+    "split", "train_val_split", "shuffle", "permutation",
+    "batches", "num_batches",
+]

@@ -1,0 +1,50 @@
+"""`jdl.nn`: the Layer contract, combinators and layers (DESIGN.md section 1).
+
+A layer is `Layer(init, apply)`:
+
+    init(key, input_shape)                            -> (output_shape, params, state)
+    apply(params, state, x, *, key=None, train=False) -> (y, new_state)
+
+Example::
+
+    import jax, jdl.nn as nn
+    model = nn.serial(nn.Flatten(), nn.Dense(128), nn.Relu(), nn.Dropout(0.2), nn.Dense(10))
+    out_shape, params, state = model.init(jax.random.key(0), (1, 28, 28, 1))
+    logits, state = model.apply(params, state, x, key=jax.random.key(1), train=True)
+"""
+from jdl.nn._activation import AbsRelu as AbsRelu
+from jdl.nn._activation import Elu as Elu
+from jdl.nn._activation import HardTanh as HardTanh
+from jdl.nn._activation import Identity as Identity
+from jdl.nn._activation import LeakyRelu as LeakyRelu
+from jdl.nn._activation import LogSoftmax as LogSoftmax
+from jdl.nn._activation import PReLU as PReLU
+from jdl.nn._activation import Relu as Relu
+from jdl.nn._activation import Sigmoid as Sigmoid
+from jdl.nn._activation import Softmax as Softmax
+from jdl.nn._activation import Step as Step
+from jdl.nn._activation import Tanh as Tanh
+from jdl.nn._activation import activation_layer as activation_layer
+from jdl.nn._activation import elementwise as elementwise
+from jdl.nn._combinators import parallel as parallel
+from jdl.nn._combinators import residual as residual
+from jdl.nn._combinators import serial as serial
+from jdl.nn._conv import Conv as Conv
+from jdl.nn._dense import Dense as Dense
+from jdl.nn._dropout import Dropout as Dropout
+from jdl.nn._layer import Layer as Layer
+from jdl.nn._norm import BatchNorm as BatchNorm
+from jdl.nn._norm import LayerNorm as LayerNorm
+from jdl.nn._pool import AvgPool as AvgPool
+from jdl.nn._pool import GlobalAvgPool as GlobalAvgPool
+from jdl.nn._pool import MaxPool as MaxPool
+from jdl.nn._reshape import Flatten as Flatten
+from jdl.nn._reshape import Reshape as Reshape
+
+__all__ = [
+    "Layer", "serial", "parallel", "residual",
+    "Dense", "Conv", "MaxPool", "AvgPool", "GlobalAvgPool", "Flatten", "Reshape",
+    "Dropout", "BatchNorm", "LayerNorm",
+    "Sigmoid", "Tanh", "Relu", "LeakyRelu", "PReLU", "AbsRelu", "Elu", "HardTanh", "Softmax",
+    "LogSoftmax", "Step", "Identity", "elementwise", "activation_layer",
+]

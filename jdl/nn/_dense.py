@@ -1,0 +1,40 @@
+"""Dense (fully connected) layer: y = x W + b (deck 000's z = w.a + b, batched)."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jdl import initializers
+from jdl.nn._layer import Layer, as_shape, check_rank
+
+
+def Dense(features: int, *, use_bias: bool = True, w_init="lecun",
+          b_init=initializers.zeros) -> Layer:
+    """A fully connected layer acting on the last axis.
+
+    y = x @ w + b with `w: (in, features)`, `b: (features,)`; `x: (batch, ..., in)` ->
+    `y: (batch, ..., features)`. Params `{"w", "b"}`; biases start at zero. The default weight
+    initializer is LeCun normal (Flax's default); pass `w_init="he"` for deep ReLU nets
+    (CURRICULUM ch. 4).
+    """
+    if not isinstance(features, int) or features <= 0:
+        raise ValueError(f"Dense: expected features to be a positive int, got {features!r}")
+    w_init = initializers.get(w_init)
+
+    def init(key, input_shape):
+        shape = as_shape(input_shape, "Dense")
+        check_rank("Dense", shape, min_rank=2, layout="(batch, ..., in_features)",
+                   hint="add a batch axis with x[None] for a single example")
+        w_key, b_key = jax.random.split(key)
+        params = {"w": w_init(w_key, (shape[-1], features), jnp.float32)}
+        if use_bias:
+            params["b"] = b_init(b_key, (features,), jnp.float32)
+        return shape[:-1] + (features,), params, {}
+
+    def apply(params, state, x, *, key=None, train=False):
+        y = jnp.dot(x, params["w"].astype(x.dtype))
+        if use_bias:
+            y = y + params["b"].astype(x.dtype)
+        return y, state
+
+    return Layer(init, apply, "dense")

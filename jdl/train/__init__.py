@@ -1,0 +1,26 @@
+"""`jdl.train`: TrainState, jitted train/eval steps, and the `fit` / `evaluate` / `predict` loop.
+
+    ts = init_train_state(model, optimizer, jax.random.key(0), (1, 28, 28, 1))
+    train_step, eval_step = make_steps(model, optimizer, jdl.losses.softmax_cross_entropy,
+                                       metrics={"accuracy": jdl.metrics.accuracy})
+    ts, history = fit(ts, train_step, (x, y), epochs=5, batch_size=128,
+                      val_data=(x_val, y_val), eval_step=eval_step)
+"""
+from jdl.train._callbacks import Callback as Callback
+from jdl.train._callbacks import EarlyStopping as EarlyStopping
+from jdl.train._loop import evaluate as evaluate
+from jdl.train._loop import fit as fit
+from jdl.train._loop import predict as predict
+from jdl.train._state import TrainState as TrainState
+from jdl.train._state import dropout_key as dropout_key
+from jdl.train._state import init_train_state as init_train_state
+from jdl.train._state import shuffle_key as shuffle_key
+from jdl.train._steps import make_eval_step as make_eval_step
+from jdl.train._steps import make_steps as make_steps
+from jdl.train._steps import make_train_step as make_train_step
+
+__all__ = [
+    "TrainState", "init_train_state", "dropout_key", "shuffle_key",
+    "make_train_step", "make_eval_step", "make_steps",
+    "fit", "evaluate", "predict", "Callback", "EarlyStopping",
+]

@@ -1,0 +1,88 @@
+"""Callbacks for `fit`: small host-side objects called at the end of each epoch.
+
+A callback may stop training (`stop_training = True`) and may hand back a replacement
+TrainState at the end (early stopping restores the best one). This is host-side control flow
+around the jitted step, so plain objects are the simplest honest form.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from jdl.train._state import TrainState
+
+
+class Callback:
+    """Base class: override what you need. `stop_training` ends `fit` after the current epoch."""
+
+    stop_training: bool = False
+
+    def on_train_begin(self, ts: TrainState) -> None:
+        """Called once before the first epoch."""
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], ts: TrainState) -> None:
+        """Called after each epoch with that epoch's train and validation means."""
+
+    def on_train_end(self, ts: TrainState) -> TrainState | None:
+        """Called once at the end; return a TrainState to replace the result, or None."""
+        return None
+
+
+def _snapshot(ts: TrainState) -> TrainState:
+    """A copy that survives the donation of `ts` to the next train step."""
+    return jax.tree.map(jnp.copy, ts)
+
+
+class EarlyStopping(Callback):
+    """Stop when `monitor` has not improved for `patience` epochs (decks 000-004).
+
+    Args:
+      monitor: a key of the epoch logs, e.g. "val_loss" or "val_accuracy".
+      patience: epochs without improvement before stopping.
+      min_delta: the least change that counts as an improvement.
+      mode: "min", "max", or "auto" (max for names containing "acc", else min).
+      restore_best: at the end, return the TrainState of the best epoch (parameters, batch-norm
+        statistics, optimizer state and step, as they were then) instead of the last one.
+
+    After `fit`, `best_epoch` and `best_value` say where the best was; `stopped_epoch` is the
+    epoch after which training stopped (None if it ran to the end).
+    """
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, *, min_delta: float = 0.0,
+                 mode: str = "auto", restore_best: bool = True):
+        if mode not in ("min", "max", "auto"):
+            raise ValueError(f"EarlyStopping: expected mode 'min', 'max' or 'auto', got {mode!r}")
+        if patience < 0:
+            raise ValueError(f"EarlyStopping: expected patience >= 0, got {patience!r}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, abs(min_delta)
+        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+        self.restore_best = restore_best
+
+    def on_train_begin(self, ts: TrainState) -> None:
+        self.best_value = -math.inf if self.mode == "max" else math.inf
+        self.best_epoch, self.stopped_epoch, self.wait = None, None, 0
+        self.best_state, self.stop_training = None, False
+
+    def _improved(self, value: float) -> bool:
+        if self.mode == "max":
+            return value > self.best_value + self.min_delta
+        return value < self.best_value - self.min_delta
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], ts: TrainState) -> None:
+        if self.monitor not in logs:
+            raise KeyError(f"EarlyStopping: monitor {self.monitor!r} is not among the epoch logs "
+                           f"{sorted(logs)}; pass val_data to fit to get val_* metrics")
+        value = logs[self.monitor]
+        if self._improved(value):
+            self.best_value, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best:
+                self.best_state = _snapshot(ts)
+        else:
+            self.wait += 1
+            if self.wait > self.patience:
+                self.stop_training, self.stopped_epoch = True, epoch
+
+    def on_train_end(self, ts: TrainState) -> TrainState | None:
+        return self.best_state if self.restore_best else None

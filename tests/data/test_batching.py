@@ -1,0 +1,78 @@
+"""batches / num_batches: coverage once per epoch, shapes, remainder, shuffle determinism, errors."""
+import math
+
+import jax
+import numpy as np
+import pytest
+
+from jdl.data import batches, num_batches
+
+
+@pytest.fixture
+def data():
+    n = 23
+    return np.arange(n * 4, dtype=np.float32).reshape(n, 2, 2, 1), np.arange(n)
+
+
+@pytest.mark.parametrize("batch_size", [1, 5, 23, 50])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_every_example_once(data, batch_size, shuffle):
+    x, y = data
+    out = list(batches(x, y, batch_size=batch_size, shuffle=shuffle, seed=1))
+    assert len(out) == num_batches(len(x), batch_size) == math.ceil(len(x) / batch_size)
+    ids = np.concatenate([yb for _, yb in out])
+    assert sorted(ids.tolist()) == list(range(len(x)))
+    for xb, yb in out:
+        assert xb.shape[1:] == (2, 2, 1) and len(xb) == len(yb) <= batch_size
+        np.testing.assert_array_equal(xb, x[yb])
+    assert [len(yb) for _, yb in out[:-1]] == [batch_size] * (len(out) - 1)
+
+
+def test_order_without_shuffle(data):
+    x, y = data
+    ids = np.concatenate([yb for _, yb in batches(x, y, batch_size=4)])
+    np.testing.assert_array_equal(ids, y)
+
+
+def test_drop_remainder(data):
+    x, y = data
+    out = list(batches(x, y, batch_size=5, drop_remainder=True))
+    assert len(out) == num_batches(23, 5, drop_remainder=True) == 4
+    assert all(xb.shape == (5, 2, 2, 1) for xb, _ in out)
+    assert list(batches(x, y, batch_size=50, drop_remainder=True)) == []
+
+
+def test_x_only(data):
+    x, _ = data
+    out = list(batches(x, batch_size=10))
+    assert [b.shape[0] for b in out] == [10, 10, 3]
+    np.testing.assert_array_equal(np.concatenate(out), x)
+
+
+def test_shuffle_determinism(data):
+    x, y = data
+
+    def order(seed):
+        return np.concatenate([yb for _, yb in batches(x, y, batch_size=4, shuffle=True, seed=seed)])
+
+    np.testing.assert_array_equal(order(0), order(0))
+    assert not np.array_equal(order(0), order(1))
+    assert not np.array_equal(order(0), y)
+    np.testing.assert_array_equal(order((0, 3)), order((0, 3)))  # (seed, epoch)
+    assert not np.array_equal(order((0, 3)), order((0, 4)))
+    np.testing.assert_array_equal(order(jax.random.key(5)), order(jax.random.key(5)))
+
+
+def test_errors(data):
+    x, y = data
+    with pytest.raises(ValueError, match=r"batches: `batch_size` must be a positive int, got 0"):
+        batches(x, y, batch_size=0)  # raised at the call, not at the first next()
+    with pytest.raises(ValueError, match=r"`batch_size` must be a positive int, got 2\.5"):
+        batches(x, y, batch_size=2.5)
+    with pytest.raises(ValueError, match=r"`x` and `y` must have the same length, got 23 and 22"):
+        batches(x, y[:-1], batch_size=4)
+    with pytest.raises(ValueError, match=r"num_batches: `batch_size` must be a positive int, got -1"):
+        num_batches(10, -1)
+    with pytest.raises(ValueError, match=r"num_batches: `n` must be an int >= 0, got -3"):
+        num_batches(-3, 2)
+    assert num_batches(0, 4) == 0 and list(batches(x[:0], y[:0], batch_size=4)) == []
