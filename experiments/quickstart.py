@@ -3,7 +3,7 @@
     python experiments/quickstart.py            # full run: 55k train / 5k validation / 10k test
     python experiments/quickstart.py --quick    # a few hundred examples, 1 epoch (used by tests)
 
-Model: `jdl.models.fashion_cnn()` (conv-BN-ReLU-pool x2, dense 128, dropout 0.5, dense 10).
+Model: `jdl.models.fashion_cnn()` (conv-BN-ReLU-pool x2, dense 128, dropout 0.25, dense 10).
 Optimizer: Adam with a cosine-decayed learning rate (Optax). Data: the IDX files of Debian's
 `dataset-fashion-mnist` package (or $JDL_DATA_DIR/fashion-mnist); if they are absent it trains
 on scikit-learn's bundled 8x8 `digits` instead and says so.
@@ -46,9 +46,10 @@ def load_data(quick: bool, seed: int):
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate")
+    parser.add_argument("--dropout", type=float, default=0.25, help="dropout rate before the last layer")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="tiny run for smoke tests")
     parser.add_argument("--out", type=Path, default=Path("results/quickstart"))
@@ -62,7 +63,7 @@ def main(argv=None) -> dict:
     print(f"data: {name}, train {train_data[0].shape}, val {val_data[0].shape}, "
           f"test {test_data[0].shape} ({time.perf_counter() - t0:.1f} s)")
 
-    model = models.fashion_cnn(num_classes=10)
+    model = models.fashion_cnn(num_classes=10, dropout=args.dropout)
     steps = args.epochs * (len(train_data[0]) // args.batch_size)
     optimizer = optax.adam(optax.cosine_decay_schedule(args.lr, max(steps, 1)))
     ts = train.init_train_state(model, optimizer, jax.random.key(args.seed), (1, *train_data[0].shape[1:]))

@@ -1,7 +1,12 @@
 """jdl: a functional deep-learning library on JAX.
 
-Models are pure `init` / `apply` pairs over parameter pytrees (`jdl.nn`), trained by jitted
-steps that combine Optax optimizers with explicit dropout keys and batch-norm state
-(`jdl.train`). See README.md for the map of the package.
+Models are pure `init` / `apply` pairs over parameter pytrees (`jdl.nn`, `jdl.models`), trained
+by jitted steps that combine Optax optimizers with explicit dropout keys and batch-norm state
+(`jdl.train`). `jdl.viz` (matplotlib) is imported on first use. See README.md for the map.
 """
+from jdl import activations, data, initializers, losses, metrics, models, nn, train
+
 __version__ = "0.1.0"
+
+__all__ = ["activations", "data", "initializers", "losses", "metrics", "models", "nn", "train",
+           "__version__"]

@@ -25,7 +25,7 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
-from jdl.losses import _check_labels, _is_concrete, _label_valid
+from jdl.losses._checks import _check_labels, _is_concrete, _label_valid
 
 __all__ = [
     "accuracy", "sparse_categorical_accuracy", "error_rate", "binary_accuracy",

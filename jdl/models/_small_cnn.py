@@ -7,7 +7,7 @@ from jdl import nn
 
 
 def fashion_cnn(num_classes: int = 10, *, widths: Sequence[int] = (32, 64), dense: int = 128,
-                dropout: float = 0.5) -> nn.Layer:
+                dropout: float = 0.25) -> nn.Layer:
     """conv3x3-BN-ReLU-maxpool2 per width, then Dense `dense`, ReLU, Dropout, Dense `num_classes`.
 
     With the defaults on (B, 28, 28, 1): (B,14,14,32) -> (B,7,7,64) -> 3136 -> 128 -> 10 logits;

@@ -30,6 +30,7 @@ from jdl.nn._combinators import parallel as parallel
 from jdl.nn._combinators import residual as residual
 from jdl.nn._combinators import serial as serial
 from jdl.nn._conv import Conv as Conv
+from jdl.nn._cut import cut as cut
 from jdl.nn._dense import Dense as Dense
 from jdl.nn._dropout import Dropout as Dropout
 from jdl.nn._layer import Layer as Layer
@@ -42,7 +43,7 @@ from jdl.nn._reshape import Flatten as Flatten
 from jdl.nn._reshape import Reshape as Reshape
 
 __all__ = [
-    "Layer", "serial", "parallel", "residual",
+    "Layer", "serial", "parallel", "residual", "cut",
     "Dense", "Conv", "MaxPool", "AvgPool", "GlobalAvgPool", "Flatten", "Reshape",
     "Dropout", "BatchNorm", "LayerNorm",
     "Sigmoid", "Tanh", "Relu", "LeakyRelu", "PReLU", "AbsRelu", "Elu", "HardTanh", "Softmax",

@@ -45,18 +45,28 @@ def _chunk_length(num_batches: int, steps_per_call: int) -> int:
     return max(k for k in range(1, max(1, min(steps_per_call, num_batches)) + 1) if num_batches % k == 0)
 
 
-def _make_chunk(step_fn: Callable, steps: int, batch_size: int) -> Callable:
-    """jit(ts, x, y, perm, start) -> (ts, logs (steps,)): `steps` train steps, fully unrolled."""
+def _make_chunk(step_fn: Callable, steps: int) -> Callable:
+    """jit(ts, xs, ys) -> (ts, logs): `steps` train steps on batches `xs: (steps, B, ...)`, unrolled."""
 
     @partial(jax.jit, donate_argnums=0)
-    def run_chunk(ts, x, y, perm, start):
-        idx = lax.dynamic_slice_in_dim(perm, start, steps * batch_size).reshape(steps, batch_size)
+    def run_chunk(ts, xs, ys):
         if steps == 1:  # even a length-1 scan hits XLA:CPU's slow in-loop convolutions (~10x)
-            ts, logs = step_fn(ts, (x[idx[0]], y[idx[0]]))
+            ts, logs = step_fn(ts, (xs[0], ys[0]))
             return ts, jax.tree.map(lambda v: v[None], logs)
-        return lax.scan(lambda t, i: step_fn(t, (x[i], y[i])), ts, idx, unroll=True)
+        return lax.scan(lambda t, batch: step_fn(t, batch), ts, (xs, ys), unroll=True)
 
     return run_chunk
+
+
+@partial(jax.jit, static_argnums=(4, 5))
+def _gather_chunk(x, y, perm, start, steps: int, batch_size: int):
+    """Rows `perm[start : start + steps * batch_size]` of x and y as (steps, batch_size, ...).
+
+    A separate call from the step: a convolution whose input is gathered inside the same
+    program ran 10-15% slower on XLA:CPU (fashion_cnn, K = 4: 98 vs 84 ms per step).
+    """
+    idx = lax.dynamic_slice_in_dim(perm, start, steps * batch_size).reshape(steps, batch_size)
+    return x[idx], y[idx]
 
 
 def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int, batch_size: int,
@@ -101,7 +111,7 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
     num_batches = n // batch_size
     k = _chunk_length(num_batches, _check_batch_size(steps_per_call, n, "steps_per_call"))
     step_fn = getattr(train_step, "__wrapped__", train_step)
-    run_chunk = _make_chunk(step_fn, k, batch_size)
+    run_chunk = _make_chunk(step_fn, k)
     x, y = jax.device_put(x), jax.device_put(y)
     permute = jax.jit(lambda key, epoch: jax.random.permutation(shuffle_key(key, epoch), n)
                       .astype(jnp.int32))
@@ -116,7 +126,8 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
         bar = ProgressBar(epoch + 1 - first_epoch, epochs, num_batches, enabled=verbose == 1)
         chunks = []
         for c in range(num_batches // k):
-            ts, logs = run_chunk(ts, x, y, perm, np.int32(c * k * batch_size))
+            xs, ys = _gather_chunk(x, y, perm, np.int32(c * k * batch_size), k, batch_size)
+            ts, logs = run_chunk(ts, xs, ys)
             chunks.append(logs)
             if bar.due():
                 bar.update((c + 1) * k, float(jnp.mean(logs["loss"])))

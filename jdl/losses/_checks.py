@@ -1,0 +1,114 @@
+"""Private validation helpers shared by the losses (and by :mod:`jdl.metrics`): dtype and shape
+checks at trace time, value checks when concrete, and the NaN masks used when values are traced."""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+from jax.typing import ArrayLike
+
+
+# ----------------------------------------------------------------------------- helpers
+# Each public loss validates its arguments in Python (static shapes / dtypes, and values when
+# they are concrete) and then calls a small jitted core: one compilation per shape instead of one
+# per primitive, so eager calls are fast too. Inside a user's jit the cores are simply inlined.
+def _is_concrete(x: ArrayLike) -> bool:
+    """True when `x` has known values now (not a tracer inside jit / grad / vmap)."""
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _float(x: ArrayLike, name: str) -> Array:
+    """`x` as a real floating array (ints and bools are promoted to the default float)."""
+    x = jnp.asarray(x)
+    if jnp.issubdtype(x.dtype, jnp.complexfloating):
+        raise TypeError(f"{name}: expected a real floating dtype, got {x.dtype}")
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        x = x.astype(jnp.result_type(x.dtype, float))
+    return x
+
+
+def _same_shape(predictions: Array, targets: Array, p_name: str, t_name: str) -> None:
+    if predictions.shape != targets.shape:
+        raise ValueError(
+            f"{t_name}: expected shape {predictions.shape} (the shape of {p_name}), got "
+            f"{targets.shape}; broadcasting is not done, to avoid silent (batch, batch) losses"
+        )
+
+
+def _sum_trailing(x: Array) -> Array:
+    return jnp.sum(x, axis=tuple(range(1, x.ndim)))
+
+
+def _mean_trailing(x: Array) -> Array:
+    return jnp.mean(x, axis=tuple(range(1, x.ndim)))
+
+
+def _all_trailing(x: Array) -> Array:
+    """Per-example validity: every element of an example valid."""
+    return jnp.all(x, axis=tuple(range(1, x.ndim)))
+
+
+def _check_labels(logits: Array, labels: ArrayLike, name: str = "labels",
+                  logits_name: str = "logits", one_hot_hint: str = "categorical_cross_entropy"
+                  ) -> Array:
+    """Validate integer class indices for `logits` (..., K) and return them as an array.
+
+    Dtype and shape are always checked; the range [0, K) is checked when `labels` is concrete.
+    Traced labels are checked by the cores with :func:`_label_valid` (NaN where out of range).
+    """
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(
+            f"{name}: expected an integer dtype (class indices), got {labels.dtype}; "
+            f"for one-hot targets use {one_hot_hint}"
+        )
+    if logits.ndim < 1:
+        raise ValueError(f"{logits_name}: expected shape (..., num_classes), got a scalar")
+    if labels.shape != logits.shape[:-1]:
+        hint = (f"; these look like one-hot targets, use {one_hot_hint}"
+                if labels.shape == logits.shape else "")
+        raise ValueError(
+            f"{name}: expected shape {logits.shape[:-1]} ({logits_name} shape {logits.shape} "
+            f"without its class axis), got {labels.shape}{hint}"
+        )
+    k = logits.shape[-1]
+    if _is_concrete(labels) and labels.size:
+        values = np.asarray(labels)
+        lo, hi = int(values.min()), int(values.max())
+        if lo < 0 or hi >= k:
+            raise ValueError(
+                f"{name}: expected class indices in [0, {k}), got min {lo}, max {hi}"
+            )
+    return labels
+
+
+def _label_valid(labels: Array, k: int) -> Array:
+    return (labels >= 0) & (labels < k)
+
+
+def _check_range(x: Array, name: str, lo: float, hi: float, hint: str = "") -> None:
+    """Raise if `x` is concrete and has values outside [lo, hi] (or NaN)."""
+    if _is_concrete(x) and x.size:
+        xn = np.asarray(x)
+        mn, mx = xn.min(), xn.max()
+        if not (mn >= lo and mx <= hi):
+            raise ValueError(f"{name}: expected values in [{lo:g}, {hi:g}], got min {mn:g}, "
+                             f"max {mx:g}{hint}")
+
+
+def _check_sign(c: Array, name: str = "c") -> None:
+    """Raise if `c` is concrete and has values other than -1 and +1."""
+    if _is_concrete(c) and c.size:
+        cn = np.asarray(c)
+        bad = cn[(cn != 1) & (cn != -1)]
+        if bad.size:
+            raise ValueError(
+                f"{name}: expected class signs in {{-1, +1}}, got values "
+                f"{np.unique(bad)[:5].tolist()}; for 0/1 targets pass 2 * t - 1 "
+                "(or use sigmoid_binary_cross_entropy)"
+            )
+
+
+def _nan_where_invalid(loss: Array, valid: Array) -> Array:
+    return jnp.where(valid, loss, jnp.nan)

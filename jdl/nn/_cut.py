@@ -1,0 +1,72 @@
+"""Cut a model at a named layer: intermediate outputs without capture flags (DESIGN.md section 1).
+
+`cut(model, "features/block2")` is a Layer whose output is the output of that child. It takes
+the *full* model's params and state (so a trained model's weights plug in unchanged) and
+derives the same keys as the full model, so in training mode it draws the same dropout masks.
+Uses: feature maps for pictures, fc7-style features for transfer learning (deck 003).
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jdl.nn._layer import Layer
+
+
+def _child_index(model: Layer, name: str, path: str) -> int:
+    names = [n for n, _ in model.children]
+    if name not in names:
+        raise ValueError(f"cut: no child {name!r} on the way to {path!r}; the {model.kind} there "
+                         f"has children {names}")
+    return names.index(name)
+
+
+def _cut_apply(model: Layer, parts: list[str], path: str):
+    """`apply(params, state, x, key, train) -> (y, new_state)` of the prefix ending at `parts`."""
+    i = _child_index(model, parts[0], path)
+    name, child = model.children[i]
+    inner = child.apply if len(parts) == 1 else _cut_apply(child, parts[1:], path)
+    # serial feeds each child the previous output; the other combinators give every child
+    # the combinator's own input, so only the chosen child runs.
+    before = model.children[:i] if model.kind == "serial" else ()
+
+    def apply(params, state, x, *, key=None, train=False):
+        new_state = dict(state)
+        for j, (n, layer) in enumerate(before):
+            k = None if key is None else jax.random.fold_in(key, j)
+            x, s = layer.apply(params.get(n, {}), state.get(n, {}), x, key=k, train=train)
+            if s:
+                new_state[n] = s
+        k = None if key is None else jax.random.fold_in(key, i)
+        y, s = inner(params.get(name, {}), state.get(name, {}), x, key=k, train=train)
+        if s:
+            new_state[name] = s
+        return y, new_state
+
+    return apply
+
+
+def cut(model: Layer, path: str) -> Layer:
+    """The part of `model` from its input up to and including the child at `path`.
+
+    Args:
+      model: a model built from `serial` / `parallel` / `residual`.
+      path: child names joined by "/", e.g. "features/block2" or "classifier/fc".
+
+    Returns:
+      A Layer: `init` gives (the cut's output shape, the full model's params, the full state);
+      `apply(full_params, full_state, x, ...)` returns (the child's output, the full state with
+      the entries of the children that ran updated).
+    """
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        raise ValueError(f"cut: expected a path like 'features/conv1', got {path!r}")
+    apply = _cut_apply(model, parts, path)
+
+    def init(key, input_shape):
+        _, params, state = model.init(key, input_shape)
+        x = jax.ShapeDtypeStruct(tuple(input_shape), jnp.float32)
+        out = jax.eval_shape(lambda p, s, x: apply(p, s, x)[0], params, state, x)
+        return tuple(out.shape), params, state
+
+    return Layer(init, apply, f"cut({path})")
