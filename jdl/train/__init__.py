@@ -11,6 +11,11 @@ from jdl.train._callbacks import EarlyStopping as EarlyStopping
 from jdl.train._loop import evaluate as evaluate
 from jdl.train._loop import fit as fit
 from jdl.train._loop import predict as predict
+from jdl.train._population import ensemble_predict as ensemble_predict
+from jdl.train._population import init_population as init_population
+from jdl.train._population import make_population_step as make_population_step
+from jdl.train._population import member as member
+from jdl.train._population import set_hyperparams as set_hyperparams
 from jdl.train._state import TrainState as TrainState
 from jdl.train._state import dropout_key as dropout_key
 from jdl.train._state import init_train_state as init_train_state
@@ -23,4 +28,5 @@ __all__ = [
     "TrainState", "init_train_state", "dropout_key", "shuffle_key",
     "make_train_step", "make_eval_step", "make_steps",
     "fit", "evaluate", "predict", "Callback", "EarlyStopping",
+    "init_population", "set_hyperparams", "make_population_step", "member", "ensemble_predict",
 ]

@@ -129,6 +129,8 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
             xs, ys = _gather_chunk(x, y, perm, np.int32(c * k * batch_size), k, batch_size)
             ts, logs = run_chunk(ts, xs, ys)
             chunks.append(logs)
+            if c >= 2:  # keep at most two chunks in flight: bounded memory, no stall
+                jax.block_until_ready(chunks[c - 2]["loss"])
             if bar.due():
                 bar.update((c + 1) * k, float(jnp.mean(logs["loss"])))
         bar.close()

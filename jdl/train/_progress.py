@@ -11,8 +11,10 @@ class ProgressBar:
     def __init__(self, epoch: int, epochs: int, total: int, *, enabled: bool = True,
                  interval: float = 0.25, width: int = 24, stream=None):
         self.epoch, self.epochs, self.total = epoch, epochs, total
-        self.enabled, self.interval, self.width = enabled, interval, width
+        self.interval, self.width = interval, width
         self.stream = stream or sys.stderr
+        # A redrawn line only makes sense on a terminal; in logs the epoch lines suffice.
+        self.enabled = enabled and getattr(self.stream, "isatty", lambda: False)()
         self.last = 0.0
 
     def due(self) -> bool:
