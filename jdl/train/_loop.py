@@ -1,11 +1,12 @@
 """`fit`, `evaluate` and `predict`: the host-side loop around the jitted steps (DESIGN.md section 2).
 
-Speed: the training set is put on the device once; each epoch is one on-device permutation,
-and every call to the compiled chunk runs K steps (a fully unrolled `lax.scan`, gathering its
-batches on the device). On XLA:CPU this beats one call per step for conv nets (K = 4: 54 vs 75
-ms/step in research/peer-baselines.md) while a *rolled* scan would be 10x slower, so K stays
-small and unrolled. Metrics stay on the device until the end of the epoch; the progress bar
-reads one value at most every 0.25 s.
+Speed: the training set is put on the device once; each epoch is one on-device permutation;
+each chunk of K batches is gathered on the device by one call and trained by another that runs
+K steps as an unrolled `lax.scan`. On XLA:CPU this beats one call per step for conv nets
+(research/peer-baselines.md: K = 4, 54 vs 75 ms per step) while a *rolled* scan would be ~10x
+slower, so K stays small and unrolled by default (`unroll=False` with a whole epoch per call
+is the choice for GPUs). Metrics stay on the device until the end of the epoch, at most two
+chunks are in flight, and the progress bar reads one value at most every 0.25 s.
 """
 from __future__ import annotations
 
@@ -45,15 +46,20 @@ def _chunk_length(num_batches: int, steps_per_call: int) -> int:
     return max(k for k in range(1, max(1, min(steps_per_call, num_batches)) + 1) if num_batches % k == 0)
 
 
-def _make_chunk(step_fn: Callable, steps: int) -> Callable:
-    """jit(ts, xs, ys) -> (ts, logs): `steps` train steps on batches `xs: (steps, B, ...)`, unrolled."""
+def _make_chunk(step_fn: Callable, steps: int, unroll: bool = True) -> Callable:
+    """jit(ts, xs, ys) -> (ts, logs): `steps` train steps on batches `xs: (steps, B, ...)`.
+
+    `unroll=True` inlines the steps (fast everywhere); `unroll=False` keeps a rolled `lax.scan`
+    (small programs for long chunks such as a whole epoch: good on GPUs and for MLPs, ~10x slower
+    for convolutions on XLA:CPU, jax-ml/jax#12868).
+    """
 
     @partial(jax.jit, donate_argnums=0)
     def run_chunk(ts, xs, ys):
         if steps == 1:  # even a length-1 scan hits XLA:CPU's slow in-loop convolutions (~10x)
             ts, logs = step_fn(ts, (xs[0], ys[0]))
             return ts, jax.tree.map(lambda v: v[None], logs)
-        return lax.scan(lambda t, batch: step_fn(t, batch), ts, (xs, ys), unroll=True)
+        return lax.scan(lambda t, batch: step_fn(t, batch), ts, (xs, ys), unroll=unroll)
 
     return run_chunk
 
@@ -72,7 +78,7 @@ def _gather_chunk(x, y, perm, start, steps: int, batch_size: int):
 def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int, batch_size: int,
         val_data: tuple | None = None, eval_step: Callable | None = None,
         callbacks: Sequence[Callback] = (), verbose: int = 1, shuffle: bool = True,
-        steps_per_call: int = 4, eval_batch_size: int = 1000,
+        steps_per_call: int = 4, unroll: bool = True, eval_batch_size: int = 1000,
         log: Callable[[str], None] = print) -> tuple[TrainState, dict[str, list[float]]]:
     """Train for `epochs` epochs of shuffled mini-batches; validate after each epoch.
 
@@ -90,7 +96,10 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
       callbacks: e.g. `[EarlyStopping(patience=3)]`.
       verbose: 0 silent, 1 progress bar and a line per epoch, 2 a line per epoch only.
       steps_per_call: K, the number of steps per compiled call (the largest divisor of the
-        batches per epoch not above it is used). 1 gives the plain step-per-call loop.
+        batches per epoch not above it is used). 1 gives the plain step-per-call loop; a value
+        of at least the batches per epoch runs a whole epoch per call.
+      unroll: unroll the K steps (default) or keep a rolled `lax.scan`: use `unroll=False` with
+        a whole epoch per call on GPUs; on XLA:CPU a rolled scan makes conv nets ~10x slower.
       eval_batch_size: batch size of validation.
       log: where the epoch lines go.
 
@@ -111,7 +120,7 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
     num_batches = n // batch_size
     k = _chunk_length(num_batches, _check_batch_size(steps_per_call, n, "steps_per_call"))
     step_fn = getattr(train_step, "__wrapped__", train_step)
-    run_chunk = _make_chunk(step_fn, k)
+    run_chunk = _make_chunk(step_fn, k, unroll)
     x, y = jax.device_put(x), jax.device_put(y)
     permute = jax.jit(lambda key, epoch: jax.random.permutation(shuffle_key(key, epoch), n)
                       .astype(jnp.int32))
