@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from jdl.nn._layer import Layer, as_shape
 
@@ -11,7 +12,7 @@ MISSING_KEY = ("Dropout: train=True needs a random key; call "
                "train=False for evaluation")
 
 
-def Dropout(rate: float) -> Layer:
+def Dropout(rate: float, *, axis_name: str | None = None) -> Layer:
     """Inverted dropout: each unit is zeroed with probability `rate` during training.
 
     train:  y = x * m / (1 - rate),  m ~ Bernoulli(1 - rate) elementwise, drawn from `key`;
@@ -20,6 +21,10 @@ def Dropout(rate: float) -> Layer:
     `rate` is the probability of *dropping* (Keras, PyTorch, Flax), not of keeping (the stax
     slip). The "scale by p at test time" variant of the decks is the same network up to the
     factor 1 / (1 - rate) moved from training to test time.
+
+    `axis_name` (for `pmap` / `shard_map`, where each device holds a slice of the batch): draw
+    the mask of the whole global batch and keep this device's slice, so the masks equal those
+    of one device on the full batch. Not needed under `jit` with sharded arrays.
     """
     if not 0.0 <= float(rate) < 1.0:
         raise ValueError(f"Dropout: expected rate (the probability of dropping a unit) in [0, 1), "
@@ -34,7 +39,12 @@ def Dropout(rate: float) -> Layer:
             return x, state
         if key is None:
             raise ValueError(MISSING_KEY)
-        mask = jax.random.bernoulli(key, keep, x.shape)
+        if axis_name is None:
+            mask = jax.random.bernoulli(key, keep, x.shape)
+        else:
+            n, b = lax.axis_size(axis_name), x.shape[0]
+            full = jax.random.bernoulli(key, keep, (n * b, *x.shape[1:]))
+            mask = lax.dynamic_slice_in_dim(full, lax.axis_index(axis_name) * b, b)
         return jnp.where(mask, x / jnp.asarray(keep, x.dtype), jnp.zeros((), x.dtype)), state
 
     return Layer(init, apply, "dropout")

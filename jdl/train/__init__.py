@@ -11,6 +11,11 @@ from jdl.train._callbacks import EarlyStopping as EarlyStopping
 from jdl.train._loop import evaluate as evaluate
 from jdl.train._loop import fit as fit
 from jdl.train._loop import predict as predict
+from jdl.train._parallel import make_mesh as make_mesh
+from jdl.train._parallel import make_pmap_train_step as make_pmap_train_step
+from jdl.train._parallel import replicate as replicate
+from jdl.train._parallel import stack_replicas as stack_replicas
+from jdl.train._parallel import unreplicate as unreplicate
 from jdl.train._population import ensemble_predict as ensemble_predict
 from jdl.train._population import init_population as init_population
 from jdl.train._population import make_population_step as make_population_step
@@ -29,4 +34,5 @@ __all__ = [
     "make_train_step", "make_eval_step", "make_steps",
     "fit", "evaluate", "predict", "Callback", "EarlyStopping",
     "init_population", "set_hyperparams", "make_population_step", "member", "ensemble_predict",
+    "make_mesh", "replicate", "make_pmap_train_step", "stack_replicas", "unreplicate",
 ]

@@ -1,0 +1,110 @@
+"""Data parallelism over devices with the unchanged model and step (DESIGN.md section 2).
+
+Three forms, one meaning: the global batch is split across devices, gradients are averaged
+over the whole batch, and batch norm uses the statistics of the whole global batch.
+
+1. `jit` + sharding (the path JAX recommends): `fit(..., devices=8)`. The TrainState is
+   replicated, each chunk of batches is sharded on its batch axis over a 1-D mesh named
+   "batch", and the *single-device* step runs unchanged: XLA inserts the all-reduces, so the
+   gradient and the batch-norm moments are global, and dropout masks equal the 1-device ones
+   (threefry is partitionable). BatchNorm needs no `axis_name` here.
+2. `pmap` (`make_pmap_train_step`): the step runs per device on its shard; build the model
+   with `BatchNorm(axis_name="batch")` (moments averaged over devices) and
+   `Dropout(rate, axis_name="batch")` (each device slices its part of the global-batch mask),
+   and the step averages gradients with `lax.pmean`. JAX now implements `pmap` with
+   `shard_map` and calls it legacy; it is kept because the curriculum names it.
+3. Under either, a global batch that does not divide by the device count is refused with a
+   ValueError naming both numbers (uneven shards would change the arithmetic).
+
+On simulated CPU devices, multi-device programs issued back to back without waiting can
+deadlock in XLA's CPU collectives (research/jax-stack.md section 1), so `fit` waits for every
+multi-device call to finish before issuing the next.
+"""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+from jdl.nn import Layer
+from jdl.train._state import TrainState, dropout_key
+
+AXIS = "batch"
+
+
+def make_mesh(devices: int | Sequence[jax.Device] | Mesh) -> Mesh:
+    """A 1-D mesh with axis "batch" (Auto axis type) over `devices` (a count, a list, or a Mesh)."""
+    if isinstance(devices, Mesh):
+        return devices
+    available = jax.devices()
+    if isinstance(devices, int):
+        if not 1 <= devices <= len(available):
+            raise ValueError(f"devices: expected 1..{len(available)} (the devices JAX sees), "
+                             f"got {devices}")
+        devices = available[:devices]
+    devices = list(devices)
+    return jax.make_mesh((len(devices),), (AXIS,), axis_types=(AxisType.Auto,), devices=devices)
+
+
+def replicate(tree, mesh: Mesh):
+    """A copy of `tree` on every device of `mesh` (a copy, so donating it never deletes the original)."""
+    return jax.device_put(jax.tree.map(jnp.copy, tree), NamedSharding(mesh, P()))
+
+
+def batch_sharding(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
+    """Sharding that splits axis `batch_axis` over the mesh's "batch" axis."""
+    return NamedSharding(mesh, P(*([None] * batch_axis), AXIS))
+
+
+def check_divisible(batch_size: int, mesh: Mesh) -> None:
+    n = mesh.devices.size
+    if batch_size % n:
+        lower, upper = batch_size - batch_size % n, batch_size + n - batch_size % n
+        raise ValueError(f"batch_size: expected a multiple of the {n} devices so every device gets "
+                         f"the same number of examples, got {batch_size} (use {lower} or {upper})")
+
+
+def make_pmap_train_step(model: Layer, optimizer: optax.GradientTransformation,
+                         loss_fn: Callable, *, axis_name: str = AXIS,
+                         metrics: dict | None = None) -> Callable:
+    """`pmap`ped step: `step(ts_replicated, (x, y))` with x of shape (devices, B_local, ...).
+
+    Per device: loss on the local shard, `g = pmean(grad, axis_name)` (the global-batch
+    gradient, since every shard has the same size), the same Optax update everywhere, so the
+    replicas stay identical. Use `BatchNorm(axis_name=...)` and `Dropout(..., axis_name=...)`
+    in the model to get exactly the single-device numbers. Replicate the TrainState with
+    `stack_replicas(ts, n)` and read member 0 back with `unreplicate`.
+    """
+    metrics = dict(metrics or {})
+
+    def step(ts: TrainState, batch):
+        x, y = batch
+        key = dropout_key(ts.key, ts.step)
+
+        def objective(params):
+            outputs, new_state = model.apply(params, ts.state, x, key=key, train=True)
+            return jnp.mean(loss_fn(outputs, y)), (outputs, new_state)
+
+        (loss, (outputs, new_state)), grads = jax.value_and_grad(objective, has_aux=True)(ts.params)
+        grads = lax.pmean(grads, axis_name)
+        updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
+        params = optax.apply_updates(ts.params, updates)
+        logs = {"loss": lax.pmean(loss, axis_name)}
+        logs.update({n: lax.pmean(jnp.mean(f(outputs, y)), axis_name) for n, f in metrics.items()})
+        return TrainState(params, new_state, opt_state, ts.step + 1, ts.key), logs
+
+    return jax.pmap(step, axis_name=axis_name, donate_argnums=0)
+
+
+def stack_replicas(tree, n: int):
+    """`n` copies of `tree` along a new leading axis (the input layout of `pmap`)."""
+    return jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (n, *leaf.shape)).copy(), tree)
+
+
+def unreplicate(tree):
+    """Replica 0 of a `pmap`ped pytree."""
+    return jax.tree.map(lambda leaf: leaf[0], tree)
