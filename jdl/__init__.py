@@ -4,9 +4,10 @@ Models are pure `init` / `apply` pairs over parameter pytrees (`jdl.nn`, `jdl.mo
 by jitted steps that combine Optax optimizers with explicit dropout keys and batch-norm state
 (`jdl.train`). `jdl.viz` (matplotlib) is imported on first use. See README.md for the map.
 """
-from jdl import activations, data, initializers, losses, metrics, models, nn, train
+from jdl import (activations, data, initializers, losses, metrics, models, nn, optimizers, paths,
+                 regularizers, schedules, train)
 
 __version__ = "0.1.0"
 
-__all__ = ["activations", "data", "initializers", "losses", "metrics", "models", "nn", "train",
-           "__version__"]
+__all__ = ["activations", "data", "initializers", "losses", "metrics", "models", "nn",
+           "optimizers", "paths", "regularizers", "schedules", "train", "__version__"]

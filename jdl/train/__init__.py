@@ -8,6 +8,7 @@
 """
 from jdl.train._callbacks import Callback as Callback
 from jdl.train._callbacks import EarlyStopping as EarlyStopping
+from jdl.train._callbacks import ReduceLROnPlateau as ReduceLROnPlateau
 from jdl.train._loop import evaluate as evaluate
 from jdl.train._loop import fit as fit
 from jdl.train._loop import predict as predict
@@ -32,7 +33,7 @@ from jdl.train._steps import make_train_step as make_train_step
 __all__ = [
     "TrainState", "init_train_state", "dropout_key", "shuffle_key",
     "make_train_step", "make_eval_step", "make_steps",
-    "fit", "evaluate", "predict", "Callback", "EarlyStopping",
+    "fit", "evaluate", "predict", "Callback", "EarlyStopping", "ReduceLROnPlateau",
     "init_population", "set_hyperparams", "make_population_step", "member", "ensemble_predict",
     "make_mesh", "replicate", "make_pmap_train_step", "stack_replicas", "unreplicate",
 ]

@@ -1,7 +1,8 @@
 """Callbacks for `fit`: small host-side objects called at the end of each epoch.
 
-A callback may stop training (`stop_training = True`) and may hand back a replacement
-TrainState at the end (early stopping restores the best one). This is host-side control flow
+A callback may stop training (`stop_training = True`), may return a replacement TrainState
+from `on_epoch_end` (a plateau schedule changes the learning rate in the optimizer state)
+and at the end (early stopping restores the best one). This is host-side control flow
 around the jitted step, so plain objects are the simplest honest form.
 """
 from __future__ import annotations
@@ -22,8 +23,8 @@ class Callback:
     def on_train_begin(self, ts: TrainState) -> None:
         """Called once before the first epoch."""
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, float], ts: TrainState) -> None:
-        """Called after each epoch with that epoch's train and validation means."""
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], ts: TrainState) -> TrainState | None:
+        """Called after each epoch with its train and validation means; may return a new TrainState."""
 
     def on_train_end(self, ts: TrainState) -> TrainState | None:
         """Called once at the end; return a TrainState to replace the result, or None."""
@@ -86,3 +87,53 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, ts: TrainState) -> TrainState | None:
         return self.best_state if self.restore_best else None
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by `factor` when `monitor` stops improving (decks 002, 003:
+    "halve the learning rate when the validation error stops improving").
+
+    The plateau logic is Optax's `contrib.reduce_on_plateau` (fed the monitored value once per
+    epoch); its scale is applied to `opt_state.hyperparams["learning_rate"]`, so the optimizer
+    must be built with `optax.inject_hyperparams`, e.g.
+    `optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)`. Optax's own usage (chaining the
+    transform and passing the *training* loss each step) cannot see validation metrics.
+
+    Args:
+      monitor: epoch-log key, e.g. "val_loss" (lower is better; pass mode="max" for accuracies).
+      factor, patience, rtol, atol, cooldown, min_scale: as in `optax.contrib.reduce_on_plateau`.
+    After each epoch, `scale` holds the current multiplier of the initial learning rate.
+    """
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.5, patience: int = 2, *,
+                 mode: str = "min", rtol: float = 1e-4, atol: float = 0.0, cooldown: int = 0,
+                 min_scale: float = 0.0):
+        import optax
+
+        if mode not in ("min", "max"):
+            raise ValueError(f"ReduceLROnPlateau: expected mode 'min' or 'max', got {mode!r}")
+        self.monitor, self.sign = monitor, 1.0 if mode == "min" else -1.0
+        self.plateau = optax.contrib.reduce_on_plateau(
+            factor=factor, patience=patience, rtol=rtol, atol=atol, cooldown=cooldown,
+            min_scale=min_scale)
+
+    def on_train_begin(self, ts: TrainState) -> None:
+        hyper = getattr(ts.opt_state, "hyperparams", None)
+        if hyper is None or "learning_rate" not in hyper:
+            raise ValueError("ReduceLROnPlateau: expected an optimizer built with "
+                             "optax.inject_hyperparams(...)(learning_rate=...), got an optimizer "
+                             "state without hyperparams['learning_rate']")
+        self.base_lr = jnp.copy(hyper["learning_rate"])
+        self.plateau_state = self.plateau.init(jnp.zeros(()))
+        self.scale, self.stop_training = 1.0, False
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, float], ts: TrainState) -> TrainState:
+        if self.monitor not in logs:
+            raise KeyError(f"ReduceLROnPlateau: monitor {self.monitor!r} is not among the epoch "
+                           f"logs {sorted(logs)}")
+        value = jnp.asarray(self.sign * logs[self.monitor], jnp.float32)
+        _, self.plateau_state = self.plateau.update(jnp.zeros(()), self.plateau_state, value=value)
+        self.scale = float(self.plateau_state.scale)
+        hyper = dict(ts.opt_state.hyperparams)
+        hyper["learning_rate"] = (self.base_lr * self.scale).astype(self.base_lr.dtype)
+        return ts._replace(opt_state=ts.opt_state._replace(hyperparams=hyper))

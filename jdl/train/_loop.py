@@ -177,7 +177,9 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
             shown = "  ".join(f"{k_} {v:.4f}" for k_, v in epoch_logs.items() if k_ != "epoch_time")
             log(f"epoch {epoch + 1 - first_epoch}/{epochs}  {shown}  ({epoch_logs['epoch_time']:.1f} s)")
         for cb in callbacks:
-            cb.on_epoch_end(epoch - first_epoch, epoch_logs, ts)
+            replacement = cb.on_epoch_end(epoch - first_epoch, epoch_logs, ts)
+            if replacement is not None:
+                ts = replacement
         if any(cb.stop_training for cb in callbacks):
             break
 

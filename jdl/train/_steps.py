@@ -27,7 +27,9 @@ def _weighted_mean(values: jax.Array, weights: jax.Array | None) -> jax.Array:
         return values
     if weights is None:
         return jnp.mean(values)
-    return jnp.sum(values * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+    # jnp.where, not a product: a NaN on a padded row (e.g. an invalid label) must not count.
+    weighted = jnp.where(weights != 0, values * weights, 0.0)
+    return jnp.sum(weighted) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
 def make_train_step(model: Layer, optimizer: optax.GradientTransformation, loss_fn: LossFn, *,

@@ -1,0 +1,43 @@
+"""ReduceLROnPlateau: the learning rate is halved when the monitored value stops improving."""
+import jax
+import numpy as np
+import optax
+import pytest
+
+from jdl import losses, models, train
+
+
+def setup(lr):
+    model = models.mlp([4, 2])
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=lr)
+    ts = train.init_train_state(model, optimizer, jax.random.key(0), (1, 3))
+    steps = train.make_steps(model, optimizer, losses.softmax_cross_entropy)
+    x = np.asarray(jax.random.normal(jax.random.key(1), (32, 3)))
+    y = (x[:, 0] > 0).astype(np.int32)
+    return ts, steps, (x, y)
+
+
+def test_learning_rate_halves_on_a_plateau():
+    ts, (step, eval_step), xy = setup(1e-9)  # so small that val_loss stays flat (within rtol)
+    cb = train.ReduceLROnPlateau("val_loss", factor=0.5, patience=1)
+    ts, _ = train.fit(ts, step, xy, epochs=4, batch_size=8, val_data=xy, eval_step=eval_step,
+                      callbacks=[cb], verbose=0)
+    # epoch 1 sets the best value; epochs 2, 3, 4 are plateaus with patience 1: 0.5^3
+    np.testing.assert_allclose(cb.scale, 0.125)
+    np.testing.assert_allclose(ts.opt_state.hyperparams["learning_rate"], 1e-9 * 0.125, rtol=1e-6)
+
+
+def test_learning_rate_kept_while_improving():
+    ts, (step, eval_step), xy = setup(0.5)
+    cb = train.ReduceLROnPlateau("val_loss", factor=0.5, patience=3)
+    ts, history = train.fit(ts, step, xy, epochs=3, batch_size=8, val_data=xy, eval_step=eval_step,
+                            callbacks=[cb], verbose=0)
+    assert history["val_loss"][-1] < history["val_loss"][0]
+    assert cb.scale == 1.0
+
+
+def test_plateau_needs_inject_hyperparams():
+    model = models.mlp([2])
+    ts = train.init_train_state(model, optax.sgd(0.1), jax.random.key(0), (1, 3))
+    with pytest.raises(ValueError, match="inject_hyperparams"):
+        train.ReduceLROnPlateau().on_train_begin(ts)
