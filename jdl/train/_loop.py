@@ -87,7 +87,8 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
         val_data: tuple | None = None, eval_step: Callable | None = None,
         callbacks: Sequence[Callback] = (), verbose: int = 1, shuffle: bool = True,
         steps_per_call: int = 4, unroll: bool = True, eval_batch_size: int = 1000,
-        devices=None, log: Callable[[str], None] = print) -> tuple[TrainState, dict[str, list[float]]]:
+        devices=None, checkpoint_dir=None, keep_checkpoints: int = 3,
+        log: Callable[[str], None] = print) -> tuple[TrainState, dict[str, list[float]]]:
     """Train for `epochs` epochs of shuffled mini-batches; validate after each epoch.
 
     Args:
@@ -113,6 +114,13 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
         parallelism by `jit` + sharding (see `jdl.train._parallel`): the TrainState is
         replicated, each batch split over the devices, the step unchanged; the numbers equal
         the single-device run up to float reduction order. `batch_size` must divide evenly.
+      checkpoint_dir: save the TrainState (Orbax, sha256-verified, see `jdl.checkpoint`) after
+        every epoch, keeping the last `keep_checkpoints`; if the directory already holds a later
+        step than `ts`, `fit` first restores it and skips the epochs already done. Re-running
+        the same script after a crash therefore ends with exactly the parameters of an
+        uninterrupted run: the target is `epochs` epochs after the start of the `ts` passed in,
+        and shuffling and dropout depend only on (seed, epoch, step). The history of a resumed
+        call holds only the epochs it ran; callbacks start afresh.
       log: where the epoch lines go.
 
     Returns:
@@ -135,7 +143,6 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
     mesh = None if devices is None else parallel.make_mesh(devices)
     if mesh is not None:
         parallel.check_divisible(batch_size, mesh)
-        ts = parallel.replicate(ts, mesh)
         x, y = (jax.device_put(a, NamedSharding(mesh, P())) for a in (x, y))
     else:
         x, y = jax.device_put(x), jax.device_put(y)
@@ -146,11 +153,25 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
     permute = jax.jit(lambda key, epoch: jax.random.permutation(shuffle_key(key, epoch), n)
                       .astype(jnp.int32))
     first_epoch = int(ts.step) // num_batches
+    end_epoch = first_epoch + epochs
+    manager = None
+    if checkpoint_dir is not None:
+        from jdl.checkpoint import CheckpointManager  # imports Orbax only when asked for
+
+        manager = CheckpointManager(checkpoint_dir, keep=keep_checkpoints)
+        latest = manager.latest_step()
+        if latest is not None and latest > int(ts.step):
+            ts = manager.restore(ts)
+            if verbose:
+                log(f"resumed from {checkpoint_dir} at step {latest}")
+    if mesh is not None:
+        ts = parallel.replicate(ts, mesh)
+    start_epoch = int(ts.step) // num_batches
     history: dict[str, list[float]] = {}
     for cb in callbacks:
         cb.on_train_begin(ts)
 
-    for epoch in range(first_epoch, first_epoch + epochs):
+    for epoch in range(start_epoch, end_epoch):
         start_time = time.perf_counter()
         perm = permute(ts.key, epoch) if shuffle else jnp.arange(n, dtype=jnp.int32)
         bar = ProgressBar(epoch + 1 - first_epoch, epochs, num_batches, enabled=verbose == 1)
@@ -176,6 +197,8 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
         if verbose:
             shown = "  ".join(f"{k_} {v:.4f}" for k_, v in epoch_logs.items() if k_ != "epoch_time")
             log(f"epoch {epoch + 1 - first_epoch}/{epochs}  {shown}  ({epoch_logs['epoch_time']:.1f} s)")
+        if manager is not None:
+            manager.save(ts, metrics=epoch_logs)
         for cb in callbacks:
             replacement = cb.on_epoch_end(epoch - first_epoch, epoch_logs, ts)
             if replacement is not None:
@@ -183,6 +206,8 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
         if any(cb.stop_training for cb in callbacks):
             break
 
+    if manager is not None:
+        manager.close()
     for cb in callbacks:
         replacement = cb.on_train_end(ts)
         if replacement is not None:
