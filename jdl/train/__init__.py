@@ -9,9 +9,13 @@
 from jdl.train._callbacks import Callback as Callback
 from jdl.train._callbacks import EarlyStopping as EarlyStopping
 from jdl.train._callbacks import ReduceLROnPlateau as ReduceLROnPlateau
+from jdl.train._distributed import add_distributed_arguments as add_distributed_arguments
+from jdl.train._distributed import initialize as initialize_distributed
+from jdl.train._distributed import initialize_from_args as initialize_from_args
 from jdl.train._loop import evaluate as evaluate
 from jdl.train._loop import fit as fit
 from jdl.train._loop import predict as predict
+from jdl.train._parallel import local as local
 from jdl.train._parallel import make_mesh as make_mesh
 from jdl.train._parallel import make_pmap_train_step as make_pmap_train_step
 from jdl.train._parallel import replicate as replicate
@@ -35,5 +39,6 @@ __all__ = [
     "make_train_step", "make_eval_step", "make_steps",
     "fit", "evaluate", "predict", "Callback", "EarlyStopping", "ReduceLROnPlateau",
     "init_population", "set_hyperparams", "make_population_step", "member", "ensemble_predict",
-    "make_mesh", "replicate", "make_pmap_train_step", "stack_replicas", "unreplicate",
+    "make_mesh", "replicate", "local",
+    "add_distributed_arguments", "initialize_distributed", "initialize_from_args", "make_pmap_train_step", "stack_replicas", "unreplicate",
 ]

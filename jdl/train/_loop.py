@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
-from jax.sharding import NamedSharding, PartitionSpec as P
 
 from jdl.nn import Layer
 from jdl.train import _parallel as parallel
@@ -143,7 +142,7 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
     mesh = None if devices is None else parallel.make_mesh(devices)
     if mesh is not None:
         parallel.check_divisible(batch_size, mesh)
-        x, y = (jax.device_put(a, NamedSharding(mesh, P())) for a in (x, y))
+        x, y = parallel.replicate((x, y), mesh)
     else:
         x, y = jax.device_put(x), jax.device_put(y)
     gather = _make_gather(mesh)
@@ -164,9 +163,9 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
             ts = manager.restore(ts)
             if verbose:
                 log(f"resumed from {checkpoint_dir} at step {latest}")
+    start_epoch = int(ts.step) // num_batches
     if mesh is not None:
         ts = parallel.replicate(ts, mesh)
-    start_epoch = int(ts.step) // num_batches
     history: dict[str, list[float]] = {}
     for cb in callbacks:
         cb.on_train_begin(ts)
@@ -185,10 +184,12 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
             if bar.due():
                 bar.update((c + 1) * k, float(jnp.mean(logs["loss"])))
         bar.close()
+        if mesh is not None:
+            chunks = parallel.local(chunks)
         epoch_logs = {name: float(jnp.mean(jnp.concatenate([c[name] for c in chunks])))
                       for name in chunks[0]}
         if val_data is not None:
-            eval_ts = ts if mesh is None else jax.device_put(ts, mesh.devices.flat[0])
+            eval_ts = ts if mesh is None else parallel.local(ts)
             val = evaluate(eval_ts, eval_step, val_data, batch_size=eval_batch_size)
             epoch_logs.update({f"val_{name}": value for name, value in val.items()})
         epoch_logs["epoch_time"] = time.perf_counter() - start_time

@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax import lax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
@@ -50,9 +51,30 @@ def make_mesh(devices: int | Sequence[jax.Device] | Mesh) -> Mesh:
     return jax.make_mesh((len(devices),), (AXIS,), axis_types=(AxisType.Auto,), devices=devices)
 
 
+def _put(leaf, sharding: NamedSharding):
+    """Place `leaf` (the same value in every process) with `sharding`, copying it."""
+    if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):  # typed keys travel as their raw data
+        data = _put(jax.random.key_data(leaf), sharding)
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
+    if sharding.is_fully_addressable:
+        return jax.device_put(jnp.copy(leaf), sharding)
+    # several processes: each one fills its own devices from its identical host copy
+    host = np.asarray(leaf)
+    return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])
+
+
 def replicate(tree, mesh: Mesh):
-    """A copy of `tree` on every device of `mesh` (a copy, so donating it never deletes the original)."""
-    return jax.device_put(jax.tree.map(jnp.copy, tree), NamedSharding(mesh, P()))
+    """A copy of `tree` on every device of `mesh` (a copy, so donating it never deletes the
+    original). Works across processes too, when every process passes the same values."""
+    sharding = NamedSharding(mesh, P())
+    return jax.tree.map(lambda leaf: _put(jnp.asarray(leaf), sharding), tree)
+
+
+def local(tree):
+    """This process's copy of a replicated pytree (a single-device array per leaf)."""
+    return jax.tree.map(
+        lambda a: a if a.is_fully_addressable and len(a.devices()) == 1 else a.addressable_data(0),
+        tree)
 
 
 def batch_sharding(mesh: Mesh, batch_axis: int = 0) -> NamedSharding:
