@@ -32,10 +32,27 @@ def _weighted_mean(values: jax.Array, weights: jax.Array | None) -> jax.Array:
     return jnp.sum(weighted) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
+def cast_floating(tree, dtype):
+    """`tree` with every floating-point leaf cast to `dtype` (ints and keys untouched)."""
+    if dtype is None:
+        return tree
+    return jax.tree.map(
+        lambda a: a.astype(dtype) if jnp.issubdtype(jnp.asarray(a).dtype, jnp.floating) else a, tree)
+
+
+def _forward(model: Layer, params, state, x, key, train: bool, compute_dtype):
+    """model.apply in `compute_dtype` (mixed precision), outputs back in float32."""
+    if compute_dtype is None:
+        return model.apply(params, state, x, key=key, train=train)
+    outputs, new_state = model.apply(cast_floating(params, compute_dtype), state,
+                                     cast_floating(x, compute_dtype), key=key, train=train)
+    return outputs.astype(jnp.float32), new_state
+
+
 def make_train_step(model: Layer, optimizer: optax.GradientTransformation, loss_fn: LossFn, *,
                     metrics: Metrics | None = None,
                     penalty: Callable[[dict], jax.Array] | None = None,
-                    jit: bool = True) -> Callable:
+                    compute_dtype=None, jit: bool = True) -> Callable:
     """Build `train_step(ts, (x, y)) -> (ts, metrics)`.
 
     One step: k = dropout_key(ts.key, ts.step); (outputs, state') = model.apply(params, state,
@@ -48,6 +65,10 @@ def make_train_step(model: Layer, optimizer: optax.GradientTransformation, loss_
       loss_fn: `(outputs, targets) -> (batch,)` per-example losses (batch mean is optimised).
       metrics: `{name: fn(outputs, targets)}` reported as batch means beside "loss".
       penalty: optional regularizer `params -> scalar` added to the objective (not to "loss").
+      compute_dtype: e.g. `jnp.bfloat16` for mixed precision: the forward and backward pass
+        run on bfloat16 copies of the parameters and inputs, while the parameters, the
+        optimizer state, the loss and the batch-norm statistics stay float32 (the gradient
+        comes back float32 through the cast). Worth it on GPUs/TPUs; slower on most CPUs.
       jit: return the step jit-compiled with the TrainState donated (default), or the plain
         function (to compose in your own `jit`, `vmap` or `scan`).
     """
@@ -58,7 +79,7 @@ def make_train_step(model: Layer, optimizer: optax.GradientTransformation, loss_
         key = dropout_key(ts.key, ts.step)
 
         def objective(params):
-            outputs, new_state = model.apply(params, ts.state, x, key=key, train=True)
+            outputs, new_state = _forward(model, params, ts.state, x, key, True, compute_dtype)
             loss = jnp.mean(loss_fn(outputs, y))
             total = loss + penalty(params) if penalty is not None else loss
             return total, (loss, outputs, new_state)
@@ -74,7 +95,7 @@ def make_train_step(model: Layer, optimizer: optax.GradientTransformation, loss_
 
 
 def make_eval_step(model: Layer, loss_fn: LossFn, *, metrics: Metrics | None = None,
-                   jit: bool = True) -> Callable:
+                   compute_dtype=None, jit: bool = True) -> Callable:
     """Build `eval_step(ts, (x, y) or (x, y, weights)) -> {"loss": ..., name: ...}`.
 
     Runs the model with `train=False` (running batch-norm statistics, no dropout) and returns
@@ -86,7 +107,7 @@ def make_eval_step(model: Layer, loss_fn: LossFn, *, metrics: Metrics | None = N
     def eval_step(ts: TrainState, batch) -> dict:
         x, y = batch[0], batch[1]
         weights = batch[2] if len(batch) > 2 else None
-        outputs, _ = model.apply(ts.params, ts.state, x, train=False)
+        outputs, _ = _forward(model, ts.params, ts.state, x, None, False, compute_dtype)
         logs = {"loss": _weighted_mean(loss_fn(outputs, y), weights)}
         logs.update({name: _weighted_mean(fn(outputs, y), weights) for name, fn in metrics.items()})
         return logs
@@ -95,8 +116,9 @@ def make_eval_step(model: Layer, loss_fn: LossFn, *, metrics: Metrics | None = N
 
 
 def make_steps(model: Layer, optimizer: optax.GradientTransformation, loss_fn: LossFn, *,
-               metrics: Metrics | None = None, penalty: Callable | None = None
-               ) -> tuple[Callable, Callable]:
-    """`(train_step, eval_step)` sharing the same loss and metrics (both jitted)."""
-    return (make_train_step(model, optimizer, loss_fn, metrics=metrics, penalty=penalty),
-            make_eval_step(model, loss_fn, metrics=metrics))
+               metrics: Metrics | None = None, penalty: Callable | None = None,
+               compute_dtype=None) -> tuple[Callable, Callable]:
+    """`(train_step, eval_step)` sharing the loss, metrics and compute dtype (both jitted)."""
+    return (make_train_step(model, optimizer, loss_fn, metrics=metrics, penalty=penalty,
+                            compute_dtype=compute_dtype),
+            make_eval_step(model, loss_fn, metrics=metrics, compute_dtype=compute_dtype))
