@@ -30,10 +30,14 @@ from jdl.nn._combinators import parallel as parallel
 from jdl.nn._combinators import residual as residual
 from jdl.nn._combinators import serial as serial
 from jdl.nn._conv import Conv as Conv
+from jdl.nn._conv_transpose import ConvTranspose as ConvTranspose
+from jdl.nn._conv_transpose import flip_kernel as flip_kernel
+from jdl.nn._conv_transpose import true_convolve2d as true_convolve2d
 from jdl.nn._cut import cut as cut
 from jdl.nn._dense import Dense as Dense
 from jdl.nn._dropout import Dropout as Dropout
 from jdl.nn._layer import Layer as Layer
+from jdl.nn._lrn import LocalResponseNorm as LocalResponseNorm
 from jdl.nn._norm import BatchNorm as BatchNorm
 from jdl.nn._norm import LayerNorm as LayerNorm
 from jdl.nn._pool import AvgPool as AvgPool
@@ -46,6 +50,7 @@ __all__ = [
     "Layer", "serial", "parallel", "residual", "cut",
     "Dense", "Conv", "MaxPool", "AvgPool", "GlobalAvgPool", "Flatten", "Reshape",
     "Dropout", "BatchNorm", "LayerNorm",
+    "ConvTranspose", "flip_kernel", "true_convolve2d", "LocalResponseNorm",
     "Sigmoid", "Tanh", "Relu", "LeakyRelu", "PReLU", "AbsRelu", "Elu", "HardTanh", "Softmax",
     "LogSoftmax", "Step", "Identity", "elementwise", "activation_layer",
 ]

@@ -49,13 +49,13 @@ def _pool(kind: str, reducer: str, window, stride, padding: Padding) -> Layer:
             return reduce(windows, axis=(2, 4)), state
         dims, steps, full_pads = (1, *win, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0))
         if reducer == "max":
-            init_value = jnp.array(-jnp.inf, x.dtype)
-            return lax.reduce_window(x, init_value, lax.max, dims, steps, full_pads), state
-        sums = lax.reduce_window(x, jnp.array(0, x.dtype), lax.add, dims, steps, full_pads)
+            # Python scalars as init values: JAX differentiates reduce_window only for those
+            return lax.reduce_window(x, -jnp.inf, lax.max, dims, steps, full_pads), state
+        sums = lax.reduce_window(x, 0.0, lax.add, dims, steps, full_pads)
         # Average over the pixels inside the image only (TensorFlow/Keras; PyTorch's
         # count_include_pad=False): count them with the same window over a tensor of ones.
         ones = jnp.ones((1, *x.shape[1:3], 1), x.dtype)
-        counts = lax.reduce_window(ones, jnp.array(0, x.dtype), lax.add, dims, steps, full_pads)
+        counts = lax.reduce_window(ones, 0.0, lax.add, dims, steps, full_pads)
         return sums / counts, state
 
     return Layer(init, apply, {"MaxPool": "max_pool", "AvgPool": "avg_pool"}[kind])

@@ -55,3 +55,13 @@ def test_global_avg_pool_flatten_reshape(key):
         nn.Reshape((7,)).init(key, x.shape)
     with pytest.raises(ValueError, match="MaxPool: expected an input of rank 4"):
         nn.MaxPool(2).init(key, (2, 8, 8))
+
+
+def test_overlapping_pools_differentiate_under_jit(key):
+    """reduce_window's init value must be a Python scalar for jit(grad) (AlexNet's 3x3/2 pools)."""
+    x = jax.random.normal(key, (2, 7, 7, 3))
+    for layer, ref in ((nn.MaxPool(3, 2), lambda x: fnn.max_pool(x, (3, 3), (2, 2))),
+                       (nn.AvgPool(3, 2, "SAME"), lambda x: fnn.avg_pool(x, (3, 3), (2, 2), "SAME",
+                                                                         count_include_pad=False))):
+        g = jax.jit(jax.grad(lambda x: jnp.sum(layer.apply({}, {}, x)[0] ** 2)))(x)
+        np.testing.assert_allclose(g, jax.grad(lambda x: jnp.sum(ref(x) ** 2))(x), rtol=1e-5, atol=1e-6)
