@@ -10,6 +10,7 @@ chunks are in flight, and the progress bar reads one value at most every 0.25 s.
 """
 from __future__ import annotations
 
+import functools
 import time
 from functools import partial
 from typing import Callable, Sequence
@@ -47,6 +48,7 @@ def _chunk_length(num_batches: int, steps_per_call: int) -> int:
     return max(k for k in range(1, max(1, min(steps_per_call, num_batches)) + 1) if num_batches % k == 0)
 
 
+@functools.lru_cache(maxsize=64)  # a second fit with the same step reuses the compiled chunk
 def _make_chunk(step_fn: Callable, steps: int, unroll: bool = True) -> Callable:
     """jit(ts, xs, ys) -> (ts, logs): `steps` train steps on batches `xs: (steps, B, ...)`.
 
@@ -75,6 +77,13 @@ def _gather_chunk(x, y, perm, start, steps: int, batch_size: int):
     return x[idx], y[idx]
 
 
+@partial(jax.jit, static_argnums=2)
+def _permutation(key, epoch, n: int):
+    """The order of epoch `epoch`: a permutation of range(n) drawn from shuffle_key(key, epoch)."""
+    return jax.random.permutation(shuffle_key(key, epoch), n).astype(jnp.int32)
+
+
+@functools.lru_cache(maxsize=16)
 def _make_gather(mesh) -> Callable:
     if mesh is None:
         return jax.jit(_gather_chunk, static_argnums=(4, 5))
@@ -149,8 +158,6 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
     # Multi-device calls wait for the previous one (the CPU collectives deadlock otherwise);
     # one device keeps two chunks in flight.
     in_flight = 0 if mesh is not None else 2
-    permute = jax.jit(lambda key, epoch: jax.random.permutation(shuffle_key(key, epoch), n)
-                      .astype(jnp.int32))
     first_epoch = int(ts.step) // num_batches
     end_epoch = first_epoch + epochs
     manager = None
@@ -172,7 +179,7 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
 
     for epoch in range(start_epoch, end_epoch):
         start_time = time.perf_counter()
-        perm = permute(ts.key, epoch) if shuffle else jnp.arange(n, dtype=jnp.int32)
+        perm = _permutation(ts.key, epoch, n) if shuffle else jnp.arange(n, dtype=jnp.int32)
         bar = ProgressBar(epoch + 1 - first_epoch, epochs, num_batches, enabled=verbose == 1)
         chunks = []
         for c in range(num_batches // k):

@@ -42,7 +42,10 @@ def init_train_state(model: Layer, optimizer: optax.GradientTransformation, key:
         raise TypeError(f"key: expected a typed PRNG key from jax.random.key(seed), got "
                         f"{getattr(key, 'dtype', type(key).__name__)}")
     init_key, run_key = jax.random.split(key)
-    _, params, state = model.init(init_key, tuple(input_shape))
+    shape = tuple(int(d) for d in input_shape)
+    # One compiled program for the whole init: eagerly, every parameter's random draw would
+    # compile on its own (about 0.5 s each on XLA:CPU). Shape errors are raised while tracing.
+    params, state = jax.jit(lambda k: model.init(k, shape)[1:])(init_key)
     return TrainState(params, state, optimizer.init(params), jnp.zeros((), jnp.int32), run_key)
 
 
