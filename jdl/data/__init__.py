@@ -2,6 +2,22 @@
 
 Images are uint8 NHWC (N, H, W, C); labels int32. Nothing is downloaded.
 """
+from jdl.data._augment import IMAGENET_PCA as IMAGENET_PCA
+from jdl.data._augment import additive_noise as additive_noise
+from jdl.data._augment import augment as augment
+from jdl.data._augment import augmenting as augmenting
+from jdl.data._augment import compose as compose
+from jdl.data._augment import make_augmentation as make_augmentation
+from jdl.data._augment import random_brightness as random_brightness
+from jdl.data._augment import random_contrast as random_contrast
+from jdl.data._augment import random_crop as random_crop
+from jdl.data._augment import random_flip as random_flip
+from jdl.data._augment import random_rgb_intensity as random_rgb_intensity
+from jdl.data._augment import random_rotation as random_rotation
+from jdl.data._augment import random_translate as random_translate
+from jdl.data._augment import rgb_pca as rgb_pca
+from jdl.data._augment import rotate as rotate
+from jdl.data._augment import translate as translate
 from jdl.data._batching import batches as batches
 from jdl.data._batching import num_batches as num_batches
 from jdl.data._datasets import CLASS_NAMES as CLASS_NAMES
@@ -27,4 +43,7 @@ __all__ = [
     "scale", "center", "standardize", "one_hot",
     "split", "train_val_split", "shuffle", "permutation",
     "batches", "num_batches",
+    "random_flip", "random_crop", "translate", "random_translate", "rotate", "random_rotation",
+    "random_brightness", "random_contrast", "rgb_pca", "IMAGENET_PCA", "random_rgb_intensity",
+    "additive_noise", "compose", "augment", "make_augmentation", "augmenting",
 ]

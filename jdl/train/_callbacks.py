@@ -37,7 +37,7 @@ def _snapshot(ts: TrainState) -> TrainState:
 
 
 class EarlyStopping(Callback):
-    """Stop when `monitor` has not improved for `patience` epochs (decks 000-004).
+    """Stop once `monitor` has not improved for `patience` epochs in a row (decks 000-004; Keras).
 
     Args:
       monitor: a key of the epoch logs, e.g. "val_loss" or "val_accuracy".
@@ -82,7 +82,7 @@ class EarlyStopping(Callback):
                 self.best_state = _snapshot(ts)
         else:
             self.wait += 1
-            if self.wait > self.patience:
+            if self.wait >= self.patience:  # Keras: `patience` epochs without improvement
                 self.stop_training, self.stopped_epoch = True, epoch
 
     def on_train_end(self, ts: TrainState) -> TrainState | None:
@@ -96,7 +96,8 @@ class ReduceLROnPlateau(Callback):
     The plateau logic is Optax's `contrib.reduce_on_plateau` (fed the monitored value once per
     epoch); its scale is applied to `opt_state.hyperparams["learning_rate"]`, so the optimizer
     must be built with `optax.inject_hyperparams`, e.g.
-    `optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)`. Optax's own usage (chaining the
+    `optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)` or, for jdl's optimizers,
+    `optax.inject_hyperparams(jdl.optimizers.sgd)(lr=0.1)`. Optax's own usage (chaining the
     transform and passing the *training* loss each step) cannot see validation metrics.
 
     Args:
@@ -118,12 +119,14 @@ class ReduceLROnPlateau(Callback):
             min_scale=min_scale)
 
     def on_train_begin(self, ts: TrainState) -> None:
-        hyper = getattr(ts.opt_state, "hyperparams", None)
-        if hyper is None or "learning_rate" not in hyper:
+        hyper = getattr(ts.opt_state, "hyperparams", None) or {}
+        names = [n for n in ("learning_rate", "lr") if n in hyper]
+        if not names:
             raise ValueError("ReduceLROnPlateau: expected an optimizer built with "
-                             "optax.inject_hyperparams(...)(learning_rate=...), got an optimizer "
-                             "state without hyperparams['learning_rate']")
-        self.base_lr = jnp.copy(hyper["learning_rate"])
+                             "optax.inject_hyperparams(...)(learning_rate=...) (or lr=... for "
+                             f"jdl.optimizers), got hyperparams {sorted(hyper)}")
+        self.name = names[0]
+        self.base_lr = jnp.copy(hyper[self.name])
         self.plateau_state = self.plateau.init(jnp.zeros(()))
         self.scale, self.stop_training = 1.0, False
 
@@ -135,5 +138,5 @@ class ReduceLROnPlateau(Callback):
         _, self.plateau_state = self.plateau.update(jnp.zeros(()), self.plateau_state, value=value)
         self.scale = float(self.plateau_state.scale)
         hyper = dict(ts.opt_state.hyperparams)
-        hyper["learning_rate"] = (self.base_lr * self.scale).astype(self.base_lr.dtype)
+        hyper[self.name] = (self.base_lr * self.scale).astype(self.base_lr.dtype)
         return ts._replace(opt_state=ts.opt_state._replace(hyperparams=hyper))

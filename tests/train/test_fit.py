@@ -209,7 +209,7 @@ def test_early_stopping_restores_best():
     best = int(np.argmin(history["val_loss"]))
     assert stop.best_epoch == best
     assert stop.best_value == pytest.approx(history["val_loss"][best])
-    assert stop.stopped_epoch == best + stop.patience + 1  # patience 1: two epochs without gain
+    assert stop.stopped_epoch == best + stop.patience  # Keras: patience 1 = one epoch without gain
     assert history["val_loss"][-1] > history["val_loss"][best]
     # the returned TrainState is the best epoch's, not the last one
     chex.assert_trees_all_equal(ts.params, rec.snapshots[best].params)

@@ -41,3 +41,15 @@ def test_plateau_needs_inject_hyperparams():
     ts = train.init_train_state(model, optax.sgd(0.1), jax.random.key(0), (1, 3))
     with pytest.raises(ValueError, match="inject_hyperparams"):
         train.ReduceLROnPlateau().on_train_begin(ts)
+
+
+def test_plateau_with_jdl_optimizer_lr_name():
+    from jdl import optimizers
+    model = models.mlp([2])
+    opt = optax.inject_hyperparams(optimizers.sgd)(lr=0.1)
+    ts = train.init_train_state(model, opt, jax.random.key(0), (1, 3))
+    cb = train.ReduceLROnPlateau(factor=0.5, patience=1)
+    cb.on_train_begin(ts)
+    ts = cb.on_epoch_end(0, {"val_loss": 1.0}, ts)
+    ts = cb.on_epoch_end(1, {"val_loss": 1.0}, ts)
+    np.testing.assert_allclose(ts.opt_state.hyperparams["lr"], 0.05, rtol=1e-6)

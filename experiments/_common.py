@@ -1,0 +1,66 @@
+"""Shared plumbing for the experiment scripts: command line, data, results.
+
+Every experiment is `python experiments/<name>.py [--quick] [--out DIR] [--seed N]`:
+full mode writes `results/<name>/metrics.json` and PNG plots; `--quick` runs in seconds on a
+few hundred examples (the test suite runs it) and writes to the same layout.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import optax
+
+import jdl
+from jdl import data
+from jdl._io import write_json
+
+
+def parser(name: str, description: str) -> argparse.ArgumentParser:
+    """An ArgumentParser with --quick, --out (default results/<name>), --seed."""
+    p = argparse.ArgumentParser(prog=f"{name}.py", description=description)
+    p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests (seconds)")
+    p.add_argument("--out", type=Path, default=Path("results") / name)
+    p.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def load_images(quick: bool, *, train_size: int | None = None, val_size: int = 5000,
+                seed: int = 0, flatten: bool = False):
+    """Fashion-MNIST (or digits when absent) as float32 in [0, 1]: ((x,y) train, val, test), name.
+
+    `train_size` keeps the first examples of the shuffled training split (e.g. 1,000 for the
+    overfitting experiment); quick mode keeps 600 / 200 / 300.
+    """
+    name = "fashion_mnist" if data.available("fashion_mnist") else "digits"
+    if name == "digits":
+        print("Fashion-MNIST not found: using scikit-learn's digits instead.")
+        val_size = min(val_size, 200)
+    splits = data.load(name)
+    (x, y), (x_test, y_test) = splits["train"], splits["test"]
+    if quick:
+        x, y, x_test, y_test, val_size = x[:800], y[:800], x_test[:300], y_test[:300], 200
+    (x_tr, y_tr), (x_val, y_val) = data.train_val_split(x, y, val_size, seed=seed)
+    if train_size is not None:
+        x_tr, y_tr = x_tr[:train_size], y_tr[:train_size]
+    prep = (lambda a: data.scale(a).reshape(len(a), -1)) if flatten else data.scale
+    return (prep(x_tr), y_tr), (prep(x_val), y_val), (prep(x_test), y_test), name
+
+
+def save_results(out: Path, metrics: dict, *, started: float) -> Path:
+    """Write `out/metrics.json` with the metrics plus run information (versions, time, command)."""
+    metrics = dict(metrics)
+    metrics["run"] = {
+        "seconds": round(time.perf_counter() - started, 1), "command": " ".join(sys.argv),
+        "device": str(jax.devices()[0]), "python": platform.python_version(),
+        "versions": {"jdl": jdl.__version__, "jax": jax.__version__, "optax": optax.__version__,
+                     "numpy": np.__version__},
+    }
+    path = write_json(Path(out) / "metrics.json", metrics)
+    print(f"wrote {path}")
+    return path

@@ -1,0 +1,67 @@
+"""experiments/benchmarks/run.py in --quick mode: the rows are there and the numbers positive.
+
+No timing assertions: the figures of a quick run on a shared machine mean nothing.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "experiments" / "benchmarks" / "run.py"
+
+
+def run_benchmarks(out: pathlib.Path, *args: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # not the suite's 8 fake devices
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out", str(out), *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=540)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    results = json.loads((out / "benchmarks.json").read_text())
+    assert results["quick"] is True
+    assert results["versions"]["jax"] and results["versions"]["jdl"]
+    assert results["device"] and "run.py" in results["command"]
+    assert results["data"]["source"] == "random"
+    assert (out / "benchmarks.md").read_text().startswith("# jdl benchmarks")
+    return results
+
+
+def positive(row: dict, *keys: str) -> None:
+    assert row["status"] == "ok", row
+    for key in keys:
+        assert row[key] > 0, (key, row)
+
+
+@pytest.mark.timeout(600)
+def test_quick_small_and_population(tmp_path):
+    results = run_benchmarks(tmp_path, "--only", "small,population", "--skip", "flax-nnx,pytorch")
+    assert set(results["cases"]) == {"small", "population"}
+    small = results["cases"]["small"]["rows"]
+    assert set(small) == {"pure-jax", "pure-jax-donated", "jdl-step", "flax-nnx", "pytorch"}
+    for name in ("pure-jax", "pure-jax-donated", "jdl-step"):
+        positive(small[name], "steps_per_s", "median_steps_per_s", "compile_s", "peak_rss_mb",
+                 "ratio_to_pure_jax")
+    assert small["flax-nnx"]["status"] == small["pytorch"]["status"] == "skipped"
+    population = results["cases"]["population"]["rows"]
+    assert set(population) == {"N=1", "N=8", "N=32"}
+    for name, row in population.items():
+        positive(row, "population_member_steps_per_s", "sequential_member_steps_per_s", "ratio",
+                 "compile_population_s", "compile_single_s", "peak_rss_mb")
+        assert row["members"] == int(name[2:])
+    md = (tmp_path / "benchmarks.md").read_text()
+    assert "| jdl-step |" in md and "| 32 |" in md
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_quick_peer_rows(tmp_path):
+    """The Flax NNX and PyTorch rows (PyTorch may be absent: then its row says so)."""
+    results = run_benchmarks(tmp_path, "--only", "small", "--skip", "pure-jax,pure-jax-donated,jdl-step")
+    rows = results["cases"]["small"]["rows"]
+    positive(rows["flax-nnx"], "steps_per_s", "compile_s", "peak_rss_mb")
+    if rows["pytorch"]["status"] == "not installed":
+        assert results["versions"]["torch"] == "not installed"
+    else:
+        positive(rows["pytorch"], "steps_per_s", "peak_rss_mb")
