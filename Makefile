@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.jdl-installed
 FASHION_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: demo test venv data clean
+.PHONY: demo test test-all venv data clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,9 @@ demo: venv data
 
 test: venv
 	$(PY) -m pytest
+
+test-all: venv
+	$(PY) -m pytest -m ""
 
 clean:
 	rm -rf $(VENV) results .pytest_cache *.egg-info
