@@ -1,0 +1,282 @@
+"""Deck 004's questions: learning rate and batch size too small vs too large; the decks' schedules.
+
+    python experiments/learning_rate_batch.py           # full: 55k / 5k / 10k Fashion-MNIST
+    python experiments/learning_rate_batch.py --quick   # 600 / 200 / 300 examples (the test)
+    python experiments/learning_rate_batch.py --parts lr,schedules --lrs 0.01,0.1,1
+
+Model: `mlp([256, 128, 10], "relu")`, softmax cross-entropy, plain SGD (`optax.sgd`, which is
+`jdl.optimizers.sgd`), the same initial weights and shuffles in every run. Three parts:
+
+- lr: SGD at learning rates from 1e-3 to 3 (batch 128, `--lr-epochs` epochs).
+- batch: batch sizes 1 (per-example SGD) to 8192 at a fixed learning rate for a fixed number of
+  epochs, i.e. the same number of examples and gradient FLOPs for every size (fixed compute);
+  updates, seconds, and the noise of the mini-batch gradient at the initial weights,
+  E||g_B - g|| / ||g|| over 16 random batches (g: the full training-set gradient).
+- schedules: constant, 1/t (lr0 / (1 + t)), 1/sqrt(t + 1) (deck 002), step decay (halve every
+  2 epochs), and "halve when the validation loss stops improving" (deck 003) with
+  `jdl.train.ReduceLROnPlateau`; t counts epochs.
+
+The learning rate is an Optax hyperparameter (`optax.inject_hyperparams`), so one compiled
+step serves every learning rate. Writes `<out>/metrics.json`, `<out>/learning_rate.png`,
+`<out>/batch_size.png`, `<out>/schedules.png`, `<out>/table.md`.
+Expected runtime of the full mode on the 2-core CPU: about 5 minutes (estimated from timed
+epochs: ~1.5 s per epoch at batch 128, ~7 s at batch 1, ~8 s at batch 16, ~13 s for the
+gradient noise, ~3 s of compilation per batch shape or schedule);
+--quick: about 30 s, mostly compilation.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import _common
+from jdl import losses, metrics, models, schedules, train, viz
+from jdl._io import atomic_write
+
+PARTS = ("lr", "batch", "schedules")
+
+
+def finite(v: float) -> float | None:
+    """JSON-friendly: a float, or None for NaN/inf (a diverged run)."""
+    return float(v) if math.isfinite(v) else None
+
+
+def floats(text: str, kind=float) -> list:
+    return [kind(v) for v in text.split(",") if v]
+
+
+class RecordLR(train.Callback):
+    """The learning rate in use at the end of each epoch (from the injected hyperparameters)."""
+
+    def on_train_begin(self, ts):
+        self.values = []
+
+    def on_epoch_end(self, epoch, logs, ts):
+        self.values.append(float(ts.opt_state.hyperparams["learning_rate"]))
+
+
+class Runner:
+    """Trains copies of one initial TrainState with SGD under different settings."""
+
+    def __init__(self, model, splits, seed: int, quick: bool):
+        self.model, (self.train, self.val, self.test) = model, splits
+        self.quick = quick
+        self.start = train.init_train_state(model, optax.identity(), jax.random.key(seed),
+                                            (1, self.train[0].shape[1]))
+        self.eval_step = train.make_eval_step(model, losses.softmax_cross_entropy,
+                                              metrics={"accuracy": metrics.accuracy})
+        self.steps = {}  # one compiled train step per learning-rate rule
+
+    def step_for(self, lr_rule):
+        """(optimizer, train step) for a learning rate: a float (shared step) or a schedule."""
+        key = "constant" if isinstance(lr_rule, float) else lr_rule
+        if key not in self.steps:
+            opt = optax.inject_hyperparams(optax.sgd)(
+                learning_rate=0.1 if key == "constant" else lr_rule)
+            self.steps[key] = opt, train.make_train_step(
+                self.model, opt, losses.softmax_cross_entropy, metrics={"accuracy": metrics.accuracy})
+        return self.steps[key]
+
+    def run(self, lr_rule, *, epochs: int, batch_size: int, callbacks=()) -> dict:
+        opt, train_step = self.step_for(lr_rule)
+        ts = jax.tree.map(jnp.copy, self.start)  # fit donates its TrainState
+        ts = ts._replace(opt_state=opt.init(ts.params))
+        if isinstance(lr_rule, float):
+            hyper = dict(ts.opt_state.hyperparams, learning_rate=jnp.asarray(lr_rule, jnp.float32))
+            ts = ts._replace(opt_state=ts.opt_state._replace(hyperparams=hyper))
+        record_lr = RecordLR()
+        # per-example SGD: a rolled scan over many steps per call (cheap per step); else K = 4
+        chunk = dict(steps_per_call=1000, unroll=False) if batch_size < 16 else \
+            dict(steps_per_call=1 if self.quick else 4)
+        init = train.evaluate(ts, self.eval_step, self.val)
+        t0 = time.perf_counter()
+        ts, hist = train.fit(ts, train_step, self.train, epochs=epochs, batch_size=batch_size,
+                             val_data=self.val, eval_step=self.eval_step, verbose=0,
+                             callbacks=[record_lr, *callbacks], **chunk)
+        seconds = time.perf_counter() - t0
+        test = train.evaluate(ts, self.eval_step, self.test)
+        val_loss = [finite(v) for v in [init["loss"], *hist["val_loss"]]]
+        return {
+            "train_loss": [finite(v) for v in hist["loss"]], "val_loss": val_loss,
+            "val_accuracy": [finite(v) for v in [init["accuracy"], *hist["val_accuracy"]]],
+            "test_accuracy": finite(test["accuracy"]), "lr_per_epoch": record_lr.values,
+            "updates": int(ts.step), "seconds": round(seconds, 2),
+            "diverged": val_loss[-1] is None or val_loss[-1] > val_loss[0],
+        }
+
+    def gradient_noise(self, batch_sizes, seed: int, draws: int = 16) -> dict:
+        """E||g_B - g|| / ||g|| and the std of the batch loss, at the initial weights."""
+        params, state = self.start.params, self.start.state
+
+        def loss(p, x, y):
+            return jnp.mean(losses.softmax_cross_entropy(self.model.apply(p, state, x)[0], y))
+
+        def flat_grad(x, y):
+            g = jax.grad(loss)(params, x, y)
+            return jnp.concatenate([leaf.ravel() for leaf in jax.tree.leaves(g)])
+
+        x, y = jnp.asarray(self.train[0]), jnp.asarray(self.train[1])
+        full = jax.jit(flat_grad)(x, y)
+        batch_stats = jax.jit(lambda xb, yb: (jnp.linalg.norm(flat_grad(xb, yb) - full),
+                                              loss(params, xb, yb)))
+        keys = jax.random.split(jax.random.key(seed + 1), draws)
+        out = {}
+        for b in batch_sizes:
+            stats = [batch_stats(x[i], y[i]) for i in
+                     (jax.random.choice(k, len(x), (b,), replace=False) for k in keys)]
+            dev, batch_loss = map(np.array, zip(*stats))
+            out[str(b)] = {"relative_gradient_noise": float(dev.mean() / jnp.linalg.norm(full)),
+                           "batch_loss_std": float(batch_loss.std())}
+        return out
+
+
+def curves(ax, runs: dict, key: str, label_fmt: str, first: int = 0, x_key=None):
+    for name, r in runs.items():
+        ys = [np.nan if v is None else v for v in r[key]]
+        xs = r[x_key] if x_key else range(first, first + len(ys))
+        ax.plot(xs, ys, marker="o", ms=3, label=label_fmt.format(name))
+    ax.grid(alpha=0.3)
+
+
+def plot_lr(runs, path, title):
+    plt = viz._pyplot()
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
+    curves(a, runs, "train_loss", "lr {}", first=1)
+    a.set(xlabel="epoch", ylabel="training loss (epoch mean, log; cut at 10)", yscale="log")
+    a.set_ylim(top=10.0)  # a diverging run reaches 1e30 and would flatten the others
+    curves(b, runs, "val_accuracy", "lr {}")
+    b.set(xlabel="epoch", ylabel="validation accuracy")
+    b.legend(fontsize=8)
+    fig.suptitle(title)
+    return viz.save_figure(fig, path)
+
+
+def plot_batch(runs, noise, path, title):
+    plt = viz._pyplot()
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4), layout="constrained")
+    for r in runs.values():  # accuracy against wall-clock time (epoch 0 at t = 0)
+        r["_t"] = [0.0] + list(np.cumsum([r["seconds"] / (len(r["val_accuracy"]) - 1)] *
+                                         (len(r["val_accuracy"]) - 1)))
+    curves(a, runs, "val_accuracy", "batch {}")
+    a.set(xlabel="epoch", ylabel="validation accuracy")
+    curves(b, runs, "val_accuracy", "batch {}", x_key="_t")
+    b.set(xlabel="training seconds", ylabel="validation accuracy")
+    b.legend(fontsize=8)
+    sizes = [int(k) for k in noise]
+    values = [noise[k]["relative_gradient_noise"] for k in noise]
+    c.loglog(sizes, values, "o-", label="measured")
+    c.loglog(sizes, [values[0] * math.sqrt(sizes[0] / s) for s in sizes], "--",
+             label="1/sqrt(B) from the first point")
+    c.set(xlabel="batch size B", ylabel="E||g_B - g|| / ||g|| at init")
+    c.grid(alpha=0.3, which="both")
+    c.legend(fontsize=8)
+    for r in runs.values():
+        r.pop("_t")
+    fig.suptitle(title)
+    return viz.save_figure(fig, path)
+
+
+def plot_schedules(runs, path, title):
+    plt = viz._pyplot()
+    fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4), layout="constrained")
+    curves(a, runs, "lr_per_epoch", "{}", first=1)
+    a.set(xlabel="epoch", ylabel="learning rate at the epoch's end (log)", yscale="log")
+    curves(b, runs, "val_loss", "{}")
+    b.set(xlabel="epoch", ylabel="validation loss (log)", yscale="log")
+    curves(c, runs, "val_accuracy", "{}")
+    c.set(xlabel="epoch", ylabel="validation accuracy")
+    c.legend(fontsize=8)
+    fig.suptitle(title)
+    return viz.save_figure(fig, path)
+
+
+def table(title: str, first_col: str, runs: dict, extra=None) -> str:
+    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
+    head = f"| {first_col} | updates | final val loss | val acc | test acc | seconds |"
+    rows = [f"### {title}", "", head + (" noise |" if extra else ""), "|---" * (6 + bool(extra)) + "|"]
+    for name, r in runs.items():
+        row = (f"| {name} | {r['updates']} | {fmt(r['val_loss'][-1])}"
+               f"{' (diverged)' if r['diverged'] else ''} | {fmt(r['val_accuracy'][-1])} | "
+               f"{fmt(r['test_accuracy'])} | {r['seconds']} |")
+        rows.append(row + (f" {extra[name]:.3f} |" if extra else ""))
+    return "\n".join(rows) + "\n\n"
+
+
+def main(argv=None) -> dict:
+    p = _common.parser("learning_rate_batch", __doc__.splitlines()[0])
+    p.add_argument("--parts", default=",".join(PARTS), help=f"subset of {','.join(PARTS)}")
+    p.add_argument("--lrs", default="0.001,0.01,0.1,0.3,1,3")
+    p.add_argument("--lr-epochs", type=int, default=5)
+    p.add_argument("--batch-sizes", default="1,16,128,1024,8192")
+    p.add_argument("--batch-lr", type=float, default=0.05)
+    p.add_argument("--batch-epochs", type=int, default=3)
+    p.add_argument("--lr0", type=float, default=0.1, help="initial learning rate of the schedules")
+    p.add_argument("--schedule-epochs", type=int, default=10)
+    args = p.parse_args(argv)
+    parts = [x for x in args.parts.split(",") if x]
+    if not set(parts) <= set(PARTS):
+        p.error(f"--parts: expected a subset of {PARTS}, got {parts}")
+    batch_sizes = floats(args.batch_sizes, int)
+    if args.quick:
+        args.lr_epochs, args.batch_epochs, args.schedule_epochs = 2, 2, 4
+        batch_sizes = [b for b in batch_sizes if b <= 128] + [512]
+    started = time.perf_counter()
+    *splits, dataset = _common.load_images(args.quick, seed=args.seed, flatten=True)
+    n_train = len(splits[0][0])
+    runner = Runner(models.mlp([256, 128, 10], "relu"), splits, args.seed, args.quick)
+    out = {"dataset": dataset, "model": f"mlp {splits[0][0].shape[1]}-256-128-10 relu, SGD",
+           "n_train": n_train, "seed": args.seed, "parts": parts}
+    text = ""
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    if "lr" in parts:
+        runs = {str(lr): runner.run(lr, epochs=args.lr_epochs, batch_size=128 if not args.quick
+                                    else 32) for lr in floats(args.lrs)}
+        out["learning_rate"] = {"epochs": args.lr_epochs, "runs": runs}
+        plot_lr(runs, args.out / "learning_rate.png", f"SGD learning rate on {dataset}")
+        text += table("Learning rate (SGD, fixed epochs)", "lr", runs)
+
+    if "batch" in parts:
+        batch_sizes = [b for b in batch_sizes if b <= n_train]
+        runs = {str(b): runner.run(args.batch_lr, epochs=args.batch_epochs, batch_size=b)
+                for b in batch_sizes}
+        noise = runner.gradient_noise(batch_sizes, args.seed)
+        out["batch_size"] = {"epochs": args.batch_epochs, "lr": args.batch_lr, "runs": runs,
+                             "gradient_noise_at_init": noise}
+        plot_batch(runs, noise, args.out / "batch_size.png",
+                   f"batch size at SGD lr {args.batch_lr}, {args.batch_epochs} epochs, {dataset}")
+        text += table("Batch size (same lr, same epochs)", "batch", runs,
+                      {k: v["relative_gradient_noise"] for k, v in noise.items()})
+
+    if "schedules" in parts:
+        batch = 32 if args.quick else 128
+        per_epoch = n_train // batch
+        lr0 = args.lr0
+        rules = {
+            "constant": (lr0, ()),
+            "1/t": (schedules.inverse_time(lr0, decay=1.0 / per_epoch), ()),
+            "1/sqrt(t+1)": (lambda count: schedules.inverse_sqrt(lr0)(count / per_epoch), ()),
+            "step (x0.5 / 2 epochs)": (schedules.step_decay(lr0, 0.5, every_steps=2 * per_epoch), ()),
+            "halve on plateau": (lr0, (train.ReduceLROnPlateau("val_loss", factor=0.5, patience=1),)),
+        }
+        runs = {name: runner.run(rule, epochs=args.schedule_epochs, batch_size=batch, callbacks=cbs)
+                for name, (rule, cbs) in rules.items()}
+        out["schedules"] = {"epochs": args.schedule_epochs, "lr0": lr0, "batch_size": batch,
+                            "runs": runs}
+        plot_schedules(runs, args.out / "schedules.png", f"SGD schedules from lr {lr0} on {dataset}")
+        text += table(f"Schedules (SGD from lr {lr0})", "schedule", runs)
+
+    print(text)
+    with atomic_write(args.out / "table.md") as f:
+        f.write(text.encode())
+    _common.save_results(args.out, out, started=started)
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Every deck optimizer on the same MLP on Fashion-MNIST: loss curves on one plot, accuracy table.
+
+    python experiments/optimizers.py            # full: 55k train / 5k val / 10k test, 10 epochs
+    python experiments/optimizers.py --quick    # 600 / 200 / 300 examples, 2 epochs (the test)
+    python experiments/optimizers.py --only sgd,adam --lr adam=0.002 --epochs 5
+
+Model: `mlp([256, 128, 10], "relu")` (LeCun-normal init), softmax cross-entropy, batch 128, the
+same seed (same initial weights, same shuffles) for every optimizer. Optimizers are
+`jdl.optimizers.get(name, ...)` with the decks' defaults and the learning rates in `RUNS`; full-
+batch GD takes one step per epoch on all 55k examples, so every run does the same gradient work
+per epoch. The two momentum conventions (decks 001 and 004) coincide for a constant learning
+rate; they are also run under a step-decay schedule, where they differ.
+
+Writes `<out>/metrics.json`, `<out>/loss_curves.png`, `<out>/table.md`.
+Expected runtime of the full mode on the 2-core CPU: about 5 minutes (estimated from timed
+epochs: ~1.5 s per epoch of mini-batch training, ~3 s per full-batch GD step, ~3 s of
+compilation per optimizer); --quick: about 30 s, mostly compilation.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import _common
+from jdl import losses, metrics, models, optimizers, schedules, train, viz
+from jdl._io import atomic_write
+
+# name -> (label, jdl.optimizers.get keyword arguments); lr values are the usual textbook ones
+RUNS = {
+    "gd": ("GD (full batch)", {"lr": 0.1}),
+    "sgd": ("SGD", {"lr": 0.1}),
+    "momentum": ("momentum (v <- g + mu v)", {"lr": 0.01, "mu": 0.9}),
+    "momentum_deck": ("momentum (v <- mu v - lr g)", {"lr": 0.01, "mu": 0.9, "convention": "deck"}),
+    "nesterov": ("Nesterov", {"lr": 0.01, "mu": 0.9}),
+    "adagrad": ("Adagrad", {"lr": 0.01}),
+    "rmsprop": ("RMSProp", {"lr": 0.001}),
+    "rmsprop_momentum": ("RMSProp + momentum", {"lr": 0.0001, "mu": 0.9}),
+    "adadelta": ("Adadelta (no lr)", {}),
+    "adam": ("Adam", {"lr": 0.001}),
+}
+
+
+def finite(v: float) -> float | None:
+    """JSON-friendly: a float, or None for NaN/inf (a diverged run)."""
+    return float(v) if math.isfinite(v) else None
+
+
+def make_optimizer(name: str, kwargs: dict):
+    factory = "momentum" if name == "momentum_deck" else name
+    return optimizers.get(factory, **kwargs)
+
+
+def run(model, opt, start, data, eval_step, *, epochs, batch_size, steps_per_call):
+    """Train a copy of the TrainState `start` (same weights and run key for every optimizer)."""
+    train_data, val_data, test_data = data
+    ts = jax.tree.map(jnp.copy, start)  # fit donates its TrainState
+    ts = ts._replace(opt_state=jax.jit(opt.init)(ts.params))
+    train_step = train.make_train_step(model, opt, losses.softmax_cross_entropy,
+                                       metrics={"accuracy": metrics.accuracy})
+    init = train.evaluate(ts, eval_step, val_data)
+    t0 = time.perf_counter()
+    ts, hist = train.fit(ts, train_step, train_data, epochs=epochs, batch_size=batch_size,
+                         val_data=val_data, eval_step=eval_step, verbose=0,
+                         steps_per_call=steps_per_call)
+    seconds = time.perf_counter() - t0
+    test = train.evaluate(ts, eval_step, test_data)
+    record = {
+        "train_loss": [finite(v) for v in hist["loss"]],
+        "val_loss": [finite(v) for v in [init["loss"], *hist["val_loss"]]],  # epoch 0 = init
+        "val_accuracy": [finite(v) for v in [init["accuracy"], *hist["val_accuracy"]]],
+        "test_accuracy": finite(test["accuracy"]), "test_loss": finite(test["loss"]),
+        "updates": int(ts.step), "seconds": round(seconds, 2),
+    }
+    return ts, record
+
+
+def max_param_diff(a, b) -> float:
+    return max(float(np.max(np.abs(np.asarray(x) - np.asarray(y))))
+               for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def plot(results: dict, path, title: str):
+    """Training loss (epoch means), validation loss and accuracy (epoch 0 = at init), one line each."""
+    plt = viz._pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), layout="constrained")
+    panels = (("train_loss", 1, "training loss (epoch mean, log)"),
+              ("val_loss", 0, "validation loss (log)"), ("val_accuracy", 0, "validation accuracy"))
+    for i, (name, r) in enumerate(results.items()):
+        style = dict(ls="--" if name in ("momentum_deck", "gd") else "-",
+                     color=plt.get_cmap("tab10")(i), marker="o", ms=3, label=r["label"])
+        for ax, (key, first, _) in zip(axes, panels):
+            values = [np.nan if v is None else v for v in r[key]]
+            ax.plot(range(first, first + len(values)), values, **style)
+    for ax, (key, _, ylabel) in zip(axes, panels):
+        ax.set(xlabel="epoch", ylabel=ylabel, yscale="linear" if key == "val_accuracy" else "log")
+        ax.grid(alpha=0.3)
+    axes[2].legend(fontsize=8, loc="lower right")
+    fig.suptitle(title)
+    return viz.save_figure(fig, path)
+
+
+def table(results: dict) -> str:
+    fmt = lambda v: "diverged" if v is None else f"{v:.4f}"  # noqa: E731
+    rows = ["| optimizer | settings | updates | final val loss | val acc | test acc | seconds |",
+            "|---|---|---|---|---|---|---|"]
+    for r in results.values():
+        rows.append(f"| {r['label']} | {r['settings']} | {r['updates']} | {fmt(r['val_loss'][-1])} "
+                    f"| {fmt(r['val_accuracy'][-1])} | {fmt(r['test_accuracy'])} | {r['seconds']} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv=None) -> dict:
+    p = _common.parser("optimizers", __doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--hidden", default="256,128", help="hidden widths, comma-separated")
+    p.add_argument("--only", default="", help=f"comma-separated subset of {','.join(RUNS)}")
+    p.add_argument("--lr", default="", help="overrides, e.g. adam=0.002,sgd=0.05")
+    p.add_argument("--no-schedule-check", action="store_true",
+                   help="skip the two momentum conventions under step decay")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.epochs, args.batch_size = min(args.epochs, 2), min(args.batch_size, 32)
+    started = time.perf_counter()
+    *splits, dataset = _common.load_images(args.quick, seed=args.seed, flatten=True)
+    n_train = len(splits[0][0])
+    names = [n for n in args.only.split(",") if n] or list(RUNS)
+    unknown = sorted(set(names) - set(RUNS))
+    if unknown:
+        p.error(f"--only: unknown optimizers {unknown}; choose from {list(RUNS)}")
+    overrides = {k: float(v) for k, v in (kv.split("=") for kv in args.lr.split(",") if kv)}
+    model = models.mlp([int(h) for h in args.hidden.split(",")] + [10], "relu")
+    start = train.init_train_state(model, optax.identity(), jax.random.key(args.seed),
+                                   (1, splits[0][0].shape[1]))
+    eval_step = train.make_eval_step(model, losses.softmax_cross_entropy,
+                                     metrics={"accuracy": metrics.accuracy})
+    common = dict(epochs=args.epochs, batch_size=args.batch_size,
+                  steps_per_call=1 if args.quick else 4)  # quick: smaller programs to compile
+
+    results, final = {}, {}
+    for name in names:
+        label, kwargs = RUNS[name]
+        kwargs = dict(kwargs, **({"lr": overrides[name]} if name in overrides else {}))
+        batch = n_train if name == "gd" else args.batch_size
+        final[name], r = run(model, make_optimizer(name, kwargs), start, splits, eval_step,
+                             **dict(common, batch_size=batch))
+        r.update(label=label, batch_size=batch,
+                 settings=", ".join(f"{k}={v}" for k, v in kwargs.items()) or "rho=0.95, eps=1e-6")
+        results[name] = r
+        print(f"{label:30s} val acc {r['val_accuracy'][-1]}  test acc {r['test_accuracy']}  "
+              f"({r['seconds']} s)")
+
+    widths = "-".join([str(splits[0][0].shape[1]), *args.hidden.split(","), "10"])
+    out = {"dataset": dataset, "model": f"mlp {widths} relu",
+           "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+           "n_train": n_train, "optimizers": results}
+    if {"momentum", "momentum_deck"} <= set(final):
+        out["momentum_conventions_max_param_diff"] = max_param_diff(
+            final["momentum"].params, final["momentum_deck"].params)
+    if not args.no_schedule_check:  # the conventions differ once the learning rate changes
+        steps_per_epoch = n_train // args.batch_size
+        lr = schedules.step_decay(0.01, 0.1, every_steps=max(1, args.epochs // 2) * steps_per_epoch)
+        check = {}
+        for conv in ("optax", "deck"):
+            final[conv], r = run(model, optimizers.momentum(lr, 0.9, convention=conv), start,
+                                 splits, eval_step, **common)
+            check[conv] = {"val_accuracy": r["val_accuracy"][-1], "test_accuracy": r["test_accuracy"]}
+        check["max_param_diff"] = max_param_diff(final["optax"].params, final["deck"].params)
+        check["schedule"] = "step decay: lr 0.01, x0.1 after half the epochs"
+        out["momentum_conventions_under_step_decay"] = check
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(results, args.out / "loss_curves.png",
+         f"optimizers on {dataset}: {out['model']}, batch {args.batch_size}")
+    with atomic_write(args.out / "table.md") as f:
+        f.write(table(results).encode())
+    print(table(results))
+    _common.save_results(args.out, out, started=started)
+    return out
+
+
+if __name__ == "__main__":
+    main()
