@@ -107,7 +107,8 @@ def random_flip(key: jax.Array, img: jax.Array, horizontal: bool = True, vertica
 
 def random_crop(key: jax.Array, img: jax.Array, padding: int | Sequence[int], *,
                 mode: str = "constant", fill: float = 0.0) -> jax.Array:
-    """Pad by `padding` pixels on each side, then crop a random H x W window (deck 003 "random crop").
+    """Pad by `padding` pixels on each side, then crop a random H x W window (deck 003 "random
+    crop").
 
     padded = pad(img, ((ph, ph), (pw, pw), (0, 0)), mode); out = padded[oy:oy+H, ox:ox+W] with
     (oy, ox) = randint(key, (2,), 0, (2ph+1, 2pw+1)). `padding` is an int or (ph, pw);
@@ -162,10 +163,11 @@ def rotate(img: jax.Array, degrees: Any, *, fill: float = 0.0, order: int = 1) -
     With the centre (cy, cx) = ((H-1)/2, (W-1)/2) and t = degrees * pi / 180, output pixel
     (i, j) samples the input at
         row = cy - (-sin t (j - cx) + cos t (cy - i)),   col = cx + cos t (j - cx) + sin t (cy - i)
-    (the output point, in Cartesian coordinates x = j - cx, y = cy - i, rotated back by -t) with `jax.scipy.ndimage.map_coordinates(order,
-    mode="constant", cval=fill)`, per channel. 90 degrees on a square image is `jnp.rot90(img)`;
-    the direction is that of `scipy.ndimage.rotate(img, degrees, reshape=False)`. Integer
-    images are rounded back to their dtype; `degrees` may be traced.
+    (the output point, in Cartesian coordinates x = j - cx, y = cy - i, rotated back by -t)
+    with `jax.scipy.ndimage.map_coordinates(order, mode="constant", cval=fill)`, per channel:
+    `scipy.ndimage.rotate(img, degrees, reshape=False, order=1, mode="grid-constant")`. 90
+    degrees on a square image is `jnp.rot90(img)`. Integer images are rounded back to their
+    dtype; `degrees` may be traced.
     """
     img = _image("rotate", img)
     if order not in (0, 1):
