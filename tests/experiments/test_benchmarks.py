@@ -34,6 +34,7 @@ def positive(row: dict, *keys: str) -> None:
         assert row[key] > 0, (key, row)
 
 
+@pytest.mark.slow  # 60-130 s of subprocesses: in `make test-all`, kept out of the 10-minute suite
 @pytest.mark.timeout(600)
 def test_quick_small_and_population(tmp_path):
     results = run_benchmarks(tmp_path, "--only", "small,population", "--skip", "flax-nnx,pytorch")
