@@ -4,10 +4,10 @@ Images are uint8 NHWC (N, H, W, C); labels int32. Nothing is downloaded.
 """
 from jdl.data._augment import IMAGENET_PCA as IMAGENET_PCA
 from jdl.data._augment import additive_noise as additive_noise
-from jdl.data._augment import augment as augment
-from jdl.data._augment import augmenting as augmenting
-from jdl.data._augment import compose as compose
-from jdl.data._augment import make_augmentation as make_augmentation
+from jdl.data._augment_compose import augment as augment
+from jdl.data._augment_compose import augmenting as augmenting
+from jdl.data._augment_compose import compose as compose
+from jdl.data._augment_compose import make_augmentation as make_augmentation
 from jdl.data._augment import random_brightness as random_brightness
 from jdl.data._augment import random_contrast as random_contrast
 from jdl.data._augment import random_crop as random_crop

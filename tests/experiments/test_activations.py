@@ -1,22 +1,11 @@
 """experiments/activations.py in --quick mode: the JSON layout, sane values, the plots (no claims)."""
-import importlib.util
 import json
 import math
-import pathlib
 
-EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
 ACTIVATIONS = {"sigmoid", "tanh", "relu", "leaky_relu", "elu"}
 
 
-def load_script(name, monkeypatch):
-    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # the scripts import _common
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_activations_quick(tmp_path, monkeypatch):
+def test_activations_quick(tmp_path, monkeypatch, load_script):
     returned = load_script("activations", monkeypatch).main(["--quick", "--out", str(tmp_path)])
     m = json.loads((tmp_path / "metrics.json").read_text())
     depth = m["depth"]

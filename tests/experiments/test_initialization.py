@@ -2,29 +2,10 @@
 data: zero and constant initializations keep every hidden unit identical, a large normal
 saturates tanh, a small normal makes ReLU activations vanish, He keeps their scale.
 """
-import importlib.util
-import json
-import pathlib
-
-EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
 
 
-def load(name, monkeypatch):
-    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # the scripts import _common
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def strict_json(path):
-    def refuse(constant):
-        raise AssertionError(f"{path} holds {constant}: not strict JSON")
-    return json.loads(path.read_text(), parse_constant=refuse)
-
-
-def test_initialization_quick(tmp_path, monkeypatch):
-    script = load("initialization", monkeypatch)
+def test_initialization_quick(tmp_path, monkeypatch, load_script, strict_json):
+    script = load_script("initialization", monkeypatch)
     script.main(["--quick", "--out", str(tmp_path)])
     saved = strict_json(tmp_path / "metrics.json")
     assert {"dataset", "depth", "width", "epochs", "results", "run"} <= saved.keys()

@@ -1,23 +1,11 @@
 """experiments/keras_example.py in --quick mode: the JSON layout, sane values, the plot (no claims)."""
-import importlib.util
 import json
 import math
-import pathlib
 
 import pytest
 
-EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
 
-
-def load_script(name, monkeypatch):
-    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # the scripts import _common
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_keras_example_quick(tmp_path, monkeypatch):
+def test_keras_example_quick(tmp_path, monkeypatch, load_script):
     returned = load_script("keras_example", monkeypatch).main(["--quick", "--out", str(tmp_path)])
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert m["sizes"][1:] == [500, 500, 10]
@@ -35,7 +23,7 @@ def test_keras_example_quick(tmp_path, monkeypatch):
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_keras_example_rejects_unknown_variant(tmp_path, monkeypatch):
+def test_keras_example_rejects_unknown_variant(tmp_path, monkeypatch, load_script):
     with pytest.raises(SystemExit):
         load_script("keras_example", monkeypatch).main(["--quick", "--variants", "tanh_mse",
                                                         "--out", str(tmp_path)])

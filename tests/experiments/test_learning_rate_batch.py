@@ -4,31 +4,12 @@ Claims checked are the ones with wide margins even on 600 images: a tiny learnin
 moves the loss and a huge one wrecks the net; the mini-batch gradient noise falls with the batch
 size; every schedule's learning rate follows its rule.
 """
-import importlib.util
-import json
-import pathlib
 
 import pytest
 
-EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
 
-
-def load(name, monkeypatch):
-    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # the scripts import _common
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def strict_json(path):
-    def refuse(constant):
-        raise AssertionError(f"{path} holds {constant}: not strict JSON")
-    return json.loads(path.read_text(), parse_constant=refuse)
-
-
-def test_learning_rate_batch_quick(tmp_path, monkeypatch):
-    script = load("learning_rate_batch", monkeypatch)
+def test_learning_rate_batch_quick(tmp_path, monkeypatch, load_script, strict_json):
+    script = load_script("learning_rate_batch", monkeypatch)
     script.main(["--quick", "--out", str(tmp_path)])
     saved = strict_json(tmp_path / "metrics.json")
     assert {"dataset", "model", "n_train", "run", "learning_rate", "batch_size",

@@ -4,30 +4,11 @@ No timing or ranking assertions: two epochs on 600 images say little about which
 best. The claims checked hold by construction: one starting point, GD's one update per epoch,
 and the two momentum conventions agreeing for a constant learning rate only.
 """
-import importlib.util
-import json
 import math
-import pathlib
-
-EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
 
 
-def load(name, monkeypatch):
-    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # the scripts import _common
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def strict_json(path):
-    def refuse(constant):
-        raise AssertionError(f"{path} holds {constant}: not strict JSON")
-    return json.loads(path.read_text(), parse_constant=refuse)
-
-
-def test_optimizers_quick(tmp_path, monkeypatch):
-    script = load("optimizers", monkeypatch)
+def test_optimizers_quick(tmp_path, monkeypatch, load_script, strict_json):
+    script = load_script("optimizers", monkeypatch)
     result = script.main(["--quick", "--out", str(tmp_path)])
     saved = strict_json(tmp_path / "metrics.json")
     assert saved["optimizers"].keys() == result["optimizers"].keys() == script.RUNS.keys()

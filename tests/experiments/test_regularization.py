@@ -1,27 +1,16 @@
 """experiments/regularization.py in --quick mode: the JSON layout, sane values, the plot (no claims:
 3 epochs of a 64-unit MLP on 600 images say nothing about regularization)."""
-import importlib.util
 import json
 import math
-import pathlib
 
 import jax.numpy as jnp
 import pytest
 
-EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
 METHODS = ["none", "l2", "l1", "dropout", "early_stopping", "augmentation", "weight_noise"]
 
 
-def load_script(name, monkeypatch):
-    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # the scripts import _common
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
+def outputs(tmp_path_factory, load_script):
     out = tmp_path_factory.mktemp("regularization")
     with pytest.MonkeyPatch.context() as mp:
         module = load_script("regularization", mp)

@@ -1,24 +1,12 @@
 """experiments/saturation.py in --quick mode: the JSON layout, sane values, the plots (no claims)."""
-import importlib.util
 import json
 import math
-import pathlib
 
 import pytest
 
-EXPERIMENTS = pathlib.Path(__file__).resolve().parents[2] / "experiments"
-
-
-def load_script(name, monkeypatch):
-    monkeypatch.syspath_prepend(str(EXPERIMENTS))  # the scripts import _common
-    spec = importlib.util.spec_from_file_location(name, EXPERIMENTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory):
+def outputs(tmp_path_factory, load_script):
     out = tmp_path_factory.mktemp("saturation")
     with pytest.MonkeyPatch.context() as mp:
         returned = load_script("saturation", mp).main(["--quick", "--out", str(out)])
