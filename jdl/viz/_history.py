@@ -1,34 +1,11 @@
-"""Plots as PNG files (matplotlib, Agg backend): learning curves for now.
-
-Every function writes its picture atomically and returns the path; nothing opens a window.
-"""
+"""Learning curves (CURRICULUM ch. 5): one panel per metric, train and validation."""
 from __future__ import annotations
 
-import io
 import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from jdl._io import atomic_write
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_figure(fig, path: str | os.PathLike, *, dpi: int = 120) -> Path:
-    """Render `fig` to PNG in memory, then write it atomically to `path` and close the figure."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    _pyplot().close(fig)
-    with atomic_write(path) as f:
-        f.write(buffer.getvalue())
-    return Path(path)
+from jdl.viz._figure import _pyplot, save_figure
 
 
 def plot_history(history: Mapping[str, Sequence[float]], path: str | os.PathLike, *,
