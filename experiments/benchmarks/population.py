@@ -1,4 +1,4 @@
-"""Populations: N small MLPs (784-64-64-10, Adam via `optax.inject_hyperparams`, per-member learning
+"""Populations: N small MLPs (64-64-10 on 64 or 784 input features, Adam via `optax.inject_hyperparams`, per-member learning
 rates, batch 32, random data on the device, the batch shared by all members) trained
 
 - together: `jdl.train.init_population` + `make_population_step` (one vmapped, jitted call per step);
@@ -25,17 +25,18 @@ def run_row(case: str, row: str, quick: bool, data_dir: str) -> dict:
     from jdl import losses, models, train
 
     cfg = bc.settings("population", quick)
-    n = int(row.removeprefix("N="))
+    inputs, members = row.split()
+    d, n = int(inputs.removeprefix("in=")), int(members.removeprefix("N="))
     steps, repeats = cfg["steps"], cfg["repeats"]
     rng = np.random.default_rng(0)
-    batches = [(jax.device_put(rng.random((cfg["batch"], 784), dtype=np.float32)),
+    batches = [(jax.device_put(rng.random((cfg["batch"], d), dtype=np.float32)),
                 jax.device_put(rng.integers(0, 10, cfg["batch"], dtype=np.int32)))
                for _ in range(cfg["n_batches"])]
     t0 = time.perf_counter()
     model = models.mlp(list(cfg["sizes"]))
     tx = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
     lrs = jnp.geomspace(3e-4, 3e-3, n) if n > 1 else jnp.array([1e-3])
-    pop = train.init_population(model, tx, jax.random.split(jax.random.key(0), n), (1, 784),
+    pop = train.init_population(model, tx, jax.random.split(jax.random.key(0), n), (1, d),
                                 hyperparams={"learning_rate": lrs})
     plain = train.make_train_step(model, tx, losses.softmax_cross_entropy, jit=False)
     single = jax.jit(plain, donate_argnums=0)
@@ -73,7 +74,7 @@ def run_row(case: str, row: str, quick: bool, data_dir: str) -> dict:
 
     seq_rates = [n * steps / timed(sequential) for _ in range(repeats)]
     pop_rates = [n * steps / timed(together) for _ in range(repeats)]
-    return dict(members=n, steps=steps, repeats=repeats, batch=cfg["batch"], sizes=list(cfg["sizes"]),
+    return dict(members=n, inputs=d, steps=steps, repeats=repeats, batch=cfg["batch"], sizes=list(cfg["sizes"]),
                 population_member_steps_per_s=max(pop_rates), sequential_member_steps_per_s=max(seq_rates),
                 ratio=max(pop_rates) / max(seq_rates), population_rates=pop_rates,
                 sequential_rates=seq_rates, compile_population_s=compile_pop,

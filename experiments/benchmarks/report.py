@@ -5,7 +5,7 @@ TITLES = {
     "mlp": "MLP 784-500-500-10, SGD momentum 0.9 lr 0.05, batch 128",
     "cnn": "CNN (fashion_cnn: conv-BN-ReLU-pool x2, dense 128, dropout 0.5, dense 10), Adam 1e-3, batch 128",
     "small": "Small model: MLP 784-64-64-10, batch 32, Adam, random data on the device",
-    "population": "Population: MLP 784-64-64-10, batch 32, Adam (per-member lr), random data on the device",
+    "population": "Population: MLP (64 or 784 inputs)-64-64-10, batch 32, Adam (per-member lr), random data on the device",
 }
 
 
@@ -65,13 +65,13 @@ def table(case: str, result: dict) -> str:
         out.append(f"Settings: {s['steps']} steps per member, best of {s['repeats']}. Together: "
                    "`init_population` + `make_population_step` (one vmapped call per step); one after "
                    "another: the same members, each trained alone with the same jitted single step.")
-        out += ["", "| N | together member-steps/s | one after another member-steps/s | ratio | "
-                "compile s (vmapped / single) | peak RSS MB |", "|---" * 6 + "|"]
+        out += ["", "| inputs | N | together member-steps/s | one after another member-steps/s | ratio | "
+                "compile s (vmapped / single) | peak RSS MB |", "|---" * 7 + "|"]
         for name, r in rows.items():
             if r.get("status") != "ok":
-                out.append(f"| {name} | {r.get('status')} |  |  |  |  |")
+                out.append(f"| {name} | {r.get('status')} |  |  |  |  |  |")
                 continue
-            out.append(f"| {r['members']} | {_f(r['population_member_steps_per_s'])} | "
+            out.append(f"| {r['inputs']} | {r['members']} | {_f(r['population_member_steps_per_s'])} | "
                        f"{_f(r['sequential_member_steps_per_s'])} | {_f(r['ratio'], 2)} | "
                        f"{_f(r['compile_population_s'], 2)} / {_f(r['compile_single_s'], 2)} | "
                        f"{_f(r['peak_rss_mb'], 0)} |")

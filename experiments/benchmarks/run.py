@@ -47,7 +47,8 @@ PACKAGES = ("jax", "jaxlib", "optax", "flax", "numpy", "torch", "jdl")
 
 def rows_for(case: str, quick: bool) -> tuple[str, ...]:
     if case == "population":
-        return tuple(f"N={n}" for n in bc.settings(case, quick)["members"])
+        cfg = bc.settings(case, quick)
+        return tuple(f"in={d} N={n}" for d in cfg["inputs"] for n in cfg["members"])
     return importlib.import_module(MODULES[case]).ROWS
 
 

@@ -8,12 +8,12 @@ from jdl import nn
 
 def mlp(sizes: Sequence[int], activation: str | Callable | nn.Layer = "relu", *,
         output_activation: str | Callable | nn.Layer | None = None, dropout: float = 0.0,
-        batch_norm: bool = False, w_init="lecun") -> nn.Layer:
+        dropout_inverted: bool = True, batch_norm: bool = False, w_init="lecun") -> nn.Layer:
     """A multilayer perceptron: Flatten, then Dense layers of widths `sizes`.
 
     `mlp([500, 500, 10], "sigmoid")` is deck 002's 784-500-500-10 Keras network (the input width
     comes from `init`'s input shape). Hidden layer i is `dense_i -> [batch_norm_i] -> activation
-    -> [dropout]`; the last Dense returns logits unless `output_activation` is given (keep logits
+    -> [dropout]` (`dropout_inverted=False`: the decks' scale-at-test form, see `nn.Dropout`); the last Dense returns logits unless `output_activation` is given (keep logits
     and use a cross-entropy on logits: it is the numerically stable choice).
 
     Params: `{"dense_0": {"w", "b"}, ..., "dense_{L-1}": ...}` (+ `batch_norm_i`).
@@ -30,7 +30,7 @@ def mlp(sizes: Sequence[int], activation: str | Callable | nn.Layer = "relu", *,
             layers.append((f"batch_norm_{i}", nn.BatchNorm()))
         layers.append((f"act_{i}", nn.activation_layer(activation)))
         if dropout:
-            layers.append((f"dropout_{i}", nn.Dropout(dropout)))
+            layers.append((f"dropout_{i}", nn.Dropout(dropout, inverted=dropout_inverted)))
     if output_activation is not None:
         layers.append(("output", nn.activation_layer(output_activation)))
     return nn.serial(*layers)

@@ -12,15 +12,21 @@ MISSING_KEY = ("Dropout: train=True needs a random key; call "
                "train=False for evaluation")
 
 
-def Dropout(rate: float, *, axis_name: str | None = None) -> Layer:
-    """Inverted dropout: each unit is zeroed with probability `rate` during training.
+def Dropout(rate: float, *, inverted: bool = True, axis_name: str | None = None) -> Layer:
+    """Dropout: each unit is zeroed with probability `rate` during training.
 
-    train:  y = x * m / (1 - rate),  m ~ Bernoulli(1 - rate) elementwise, drawn from `key`;
-    eval:   y = x (the identity), so the expected activation is the same in both modes.
+    inverted=True (default, as Keras, PyTorch, Flax):
+      train:  y = x * m / (1 - rate),  m ~ Bernoulli(1 - rate) elementwise, drawn from `key`;
+      eval:   y = x (the identity), so the expected activation is the same in both modes.
+    inverted=False (the original formulation of decks 001/003, Srivastava et al. 2014):
+      train:  y = x * m;
+      eval:   y = (1 - rate) * x ("multiply the outputs by the keep probability at test time").
+    Both give the same expected activation in training and test; they differ only in where the
+    factor 1 / (1 - rate) sits, which changes the effective learning rate of the layers behind
+    (experiments/dropout_at_test.py compares them).
 
     `rate` is the probability of *dropping* (Keras, PyTorch, Flax), not of keeping (the stax
-    slip). The "scale by p at test time" variant of the decks is the same network up to the
-    factor 1 / (1 - rate) moved from training to test time.
+    slip).
 
     `axis_name` (for `pmap` / `shard_map`, where each device holds a slice of the batch): draw
     the mask of the whole global batch and keep this device's slice, so the masks equal those
@@ -35,8 +41,10 @@ def Dropout(rate: float, *, axis_name: str | None = None) -> Layer:
         return as_shape(input_shape, "Dropout"), {}, {}
 
     def apply(params, state, x, *, key=None, train=False):
-        if not train or rate == 0.0:
+        if rate == 0.0:
             return x, state
+        if not train:
+            return (x if inverted else x * jnp.asarray(keep, x.dtype)), state
         if key is None:
             raise ValueError(MISSING_KEY)
         if axis_name is None:
@@ -45,6 +53,7 @@ def Dropout(rate: float, *, axis_name: str | None = None) -> Layer:
             n, b = lax.axis_size(axis_name), x.shape[0]
             full = jax.random.bernoulli(key, keep, (n * b, *x.shape[1:]))
             mask = lax.dynamic_slice_in_dim(full, lax.axis_index(axis_name) * b, b)
-        return jnp.where(mask, x / jnp.asarray(keep, x.dtype), jnp.zeros((), x.dtype)), state
+        kept = x / jnp.asarray(keep, x.dtype) if inverted else x
+        return jnp.where(mask, kept, jnp.zeros((), x.dtype)), state
 
     return Layer(init, apply, "dropout")

@@ -26,6 +26,13 @@ from jdl.train._population import init_population as init_population
 from jdl.train._population import make_population_step as make_population_step
 from jdl.train._population import member as member
 from jdl.train._population import set_hyperparams as set_hyperparams
+from jdl.train._population_fit import evaluate_population as evaluate_population
+from jdl.train._population_fit import fit_population as fit_population
+from jdl.train._search import best_member as best_member
+from jdl.train._search import format_table as format_table
+from jdl.train._search import grid as grid
+from jdl.train._search import random_search as random_search
+from jdl.train._search import results_table as results_table
 from jdl.train._state import TrainState as TrainState
 from jdl.train._state import dropout_key as dropout_key
 from jdl.train._state import init_train_state as init_train_state
@@ -39,6 +46,8 @@ __all__ = [
     "make_train_step", "make_eval_step", "make_steps",
     "fit", "evaluate", "predict", "Callback", "EarlyStopping", "ReduceLROnPlateau",
     "init_population", "set_hyperparams", "make_population_step", "member", "ensemble_predict",
+    "fit_population", "evaluate_population", "grid", "random_search", "results_table",
+    "format_table", "best_member",
     "make_mesh", "replicate", "local",
     "add_distributed_arguments", "initialize_distributed", "initialize_from_args", "make_pmap_train_step", "stack_replicas", "unreplicate",
 ]

@@ -46,7 +46,7 @@ def test_quick_small_and_population(tmp_path):
                  "ratio_to_pure_jax")
     assert small["flax-nnx"]["status"] == small["pytorch"]["status"] == "skipped"
     population = results["cases"]["population"]["rows"]
-    assert set(population) == {"N=1", "N=8", "N=32"}
+    assert set(population) == {f"in={d} N={n}" for d in (64, 784) for n in (1, 8, 32)}
     for name, row in population.items():
         positive(row, "population_member_steps_per_s", "sequential_member_steps_per_s", "ratio",
                  "compile_population_s", "compile_single_s", "peak_rss_mb")

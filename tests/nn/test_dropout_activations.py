@@ -23,6 +23,19 @@ def test_dropout_train_eval_and_keys(key):
     assert abs(float(jnp.mean(y1)) - 1.0) < 0.03     # expectation preserved
 
 
+def test_non_inverted_dropout_scales_at_test_time():
+    """The decks' original form: mask without rescaling in training, times (1 - rate) at test."""
+    layer = nn.Dropout(0.25, inverted=False)
+    x = jnp.full((50, 40), 2.0)
+    y_train, _ = layer.apply({}, {}, x, key=jax.random.key(3), train=True)
+    np.testing.assert_allclose(np.unique(y_train), [0.0, 2.0])
+    y_eval, _ = layer.apply({}, {}, x, train=False)
+    np.testing.assert_allclose(y_eval, 1.5)          # 2.0 * keep probability 0.75
+    inverted, _ = nn.Dropout(0.25).apply({}, {}, x, key=jax.random.key(3), train=True)
+    # same key, same mask; only where the factor 1 / 0.75 sits differs
+    np.testing.assert_allclose(inverted * 0.75, y_train, rtol=1e-6)
+
+
 def test_dropout_errors():
     with pytest.raises(ValueError, match=r"Dropout: train=True needs a random key.*key=jax.random.key"):
         nn.Dropout(0.5).apply({}, {}, jnp.ones((2, 2)), train=True)
