@@ -5,10 +5,10 @@ by jitted steps that combine Optax optimizers with explicit dropout keys and bat
 (`jdl.train`); `jdl.transfer` reuses them for feature extraction and fine-tuning. `jdl.viz`
 (matplotlib) is imported on first use. See README.md for the map.
 """
-from jdl import (activations, data, initializers, losses, metrics, models, nn, optimizers, paths,
-                 regularizers, schedules, train, transfer)
+from jdl import (activations, backprop, data, initializers, losses, metrics, models, nn, optimizers,
+                 paths, regularizers, schedules, train, transfer)
 
 __version__ = "0.1.0"
 
-__all__ = ["activations", "data", "initializers", "losses", "metrics", "models", "nn",
+__all__ = ["activations", "backprop", "data", "initializers", "losses", "metrics", "models", "nn",
            "optimizers", "paths", "regularizers", "schedules", "train", "transfer", "__version__"]
