@@ -36,11 +36,15 @@ data:
 demo: venv data
 	$(PY) experiments/quickstart.py
 
+# The suite is dominated by XLA compilation, one core each: two workers (pytest-xdist) use both
+# cores of the 2-core CI machine; whole files go to one worker so module fixtures run once.
+TEST_WORKERS ?= 2
+
 test: venv
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-all: venv
-	$(PY) -m pytest -m ""
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m ""
 
 clean:
 	rm -rf $(VENV) results .pytest_cache *.egg-info

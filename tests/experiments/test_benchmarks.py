@@ -66,3 +66,19 @@ def test_quick_peer_rows(tmp_path):
         assert results["versions"]["torch"] == "not installed"
     else:
         positive(rows["pytorch"], "steps_per_s", "peak_rss_mb")
+
+
+@pytest.mark.slow  # a subprocess training a tiny CNN for 2 epochs: in `make test-all`
+@pytest.mark.timeout(300)
+def test_quick_time_to_accuracy(tmp_path):
+    script = ROOT / "experiments" / "benchmarks" / "time_to_accuracy.py"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.run([sys.executable, str(script), "--quick", "--out", str(tmp_path),
+                           "--targets", "0.0", "1.01"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=280)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads((tmp_path / "time_to_accuracy.json").read_text())
+    assert [c["epoch"] for c in result["curve"]] == [1, 2]   # 1.01 is never reached: all epochs run
+    assert result["seconds_to_target"]["0"] == result["curve"][0]["seconds"] > 0
+    assert result["seconds_to_target"]["1.01"] is None
+    assert result["data"].startswith("random")

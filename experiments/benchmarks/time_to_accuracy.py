@@ -1,0 +1,125 @@
+"""Time to accuracy: wall-clock seconds (compile included) until Fashion-MNIST test accuracy
+first reaches each target (default 91% and 93%).
+
+    python experiments/benchmarks/time_to_accuracy.py                 # CPU figures in docs/benchmarks.md
+    python experiments/benchmarks/time_to_accuracy.py --quick         # seconds, random tiny data
+    python experiments/benchmarks/time_to_accuracy.py --widths 64 128 --epochs 20 --targets 0.94
+
+Recipe (one run; the clock starts before `init_train_state`, so every compile is counted):
+`jdl.models.fashion_cnn(widths, dense, dropout)`, the 60,000 training images (no validation
+split: the test set is the benchmark's yardstick, as in airbench's time-to-94% on CIFAR-10),
+optional per-example augmentation inside the jitted step (horizontal flip + translation by up
+to `--shift` pixels), Adam with a cosine-decayed learning rate over all `--epochs`, label
+smoothing `--smoothing`. After every epoch the whole test set is evaluated (that time is
+counted too, as the user would pay it); the run stops once every target is reached or after
+`--epochs` / `--max-seconds`.
+
+Writes `<out>/time_to_accuracy.json`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--targets", type=float, nargs="+", default=[0.91, 0.93])
+    p.add_argument("--widths", type=int, nargs="+", default=[32, 64])
+    p.add_argument("--dense", type=int, default=128)
+    p.add_argument("--dropout", type=float, default=0.25)
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--smoothing", type=float, default=0.0, help="label smoothing")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
+                   help="horizontal flip + translation, per example inside the step")
+    p.add_argument("--shift", type=int, default=2)
+    p.add_argument("--max-seconds", type=float, default=1200.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", type=Path, default=Path("results/benchmarks"))
+    args = p.parse_args(argv)
+    if args.quick:
+        args.epochs, args.widths, args.dense = 2, [4, 8], 16
+    return args
+
+
+def load(quick: bool):
+    from jdl import data
+
+    if quick or not data.available("fashion_mnist"):
+        rng = np.random.default_rng(0)
+        n, m = (512, 256) if quick else (60000, 10000)
+        note = "random images (quick)" if quick else "random images: Fashion-MNIST not found"
+        return (rng.random((n, 28, 28, 1), np.float32), rng.integers(0, 10, n).astype(np.int32),
+                rng.random((m, 28, 28, 1), np.float32), rng.integers(0, 10, m).astype(np.int32), note)
+    splits = data.load("fashion_mnist")
+    (x, y), (xt, yt) = splits["train"], splits["test"]
+    return data.scale(x), y.astype(np.int32), data.scale(xt), yt.astype(np.int32), "Fashion-MNIST"
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    import jax
+    import optax
+
+    import jdl
+    from jdl import data, losses, metrics, models, train
+    from jdl._io import write_json
+
+    x, y, x_test, y_test, note = load(args.quick)
+    started = time.perf_counter()   # the clock: model build, compiles, training, evaluation
+    model = models.fashion_cnn(10, widths=tuple(args.widths), dense=args.dense, dropout=args.dropout)
+    if args.augment:
+        model = data.augmenting(model, data.make_augmentation(
+            partial(data.random_flip, horizontal=True),
+            partial(data.random_translate, max_shift=args.shift)))
+    steps = args.epochs * (len(x) // args.batch_size)
+    optimizer = optax.adam(optax.cosine_decay_schedule(args.lr, steps))
+    smoothing = args.smoothing
+
+    def loss_fn(logits, labels):
+        if smoothing == 0.0:
+            return losses.softmax_cross_entropy(logits, labels)
+        targets = optax.smooth_labels(jax.nn.one_hot(labels, logits.shape[-1]), smoothing)
+        return optax.softmax_cross_entropy(logits, targets)
+
+    ts = train.init_train_state(model, optimizer, jax.random.key(args.seed), (1, 28, 28, 1))
+    train_step, eval_step = train.make_steps(model, optimizer, loss_fn,
+                                             metrics={"accuracy": metrics.accuracy})
+    reached: dict[str, float | None] = {f"{t:g}": None for t in args.targets}
+    curve = []
+    for epoch in range(args.epochs):
+        ts, _ = train.fit(ts, train_step, (x, y), epochs=1, batch_size=args.batch_size, verbose=0)
+        accuracy = train.evaluate(ts, eval_step, (x_test, y_test))["accuracy"]
+        elapsed = time.perf_counter() - started
+        curve.append({"epoch": epoch + 1, "seconds": round(elapsed, 1), "test_accuracy": accuracy})
+        print(f"epoch {epoch + 1}: test accuracy {accuracy:.4f} at {elapsed:.1f} s", flush=True)
+        for t in args.targets:
+            if reached[f"{t:g}"] is None and accuracy >= t:
+                reached[f"{t:g}"] = round(elapsed, 1)
+        if all(v is not None for v in reached.values()) or elapsed > args.max_seconds:
+            break
+    result = {
+        "seconds_to_target": reached, "curve": curve, "data": note,
+        "best_test_accuracy": max(c["test_accuracy"] for c in curve),
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "device": str(jax.devices()[0]), "machine": f"{platform.machine()}, {jax.device_count()} device(s)",
+        "versions": {"jdl": jdl.__version__, "jax": jax.__version__, "optax": optax.__version__},
+        "command": " ".join(sys.argv),
+    }
+    path = write_json(Path(args.out) / "time_to_accuracy.json", result)
+    print(json.dumps(reached), f"\nwrote {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()
