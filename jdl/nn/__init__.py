@@ -37,6 +37,7 @@ from jdl.nn._cut import cut as cut
 from jdl.nn._dense import Dense as Dense
 from jdl.nn._dropout import Dropout as Dropout
 from jdl.nn._layer import Layer as Layer
+from jdl.nn._local import LocallyConnected2D as LocallyConnected2D
 from jdl.nn._lrn import LocalResponseNorm as LocalResponseNorm
 from jdl.nn._norm import BatchNorm as BatchNorm
 from jdl.nn._norm import LayerNorm as LayerNorm
@@ -48,7 +49,8 @@ from jdl.nn._reshape import Reshape as Reshape
 
 __all__ = [
     "Layer", "serial", "parallel", "residual", "cut",
-    "Dense", "Conv", "MaxPool", "AvgPool", "GlobalAvgPool", "Flatten", "Reshape",
+    "Dense", "Conv", "LocallyConnected2D", "MaxPool", "AvgPool", "GlobalAvgPool", "Flatten",
+    "Reshape",
     "Dropout", "BatchNorm", "LayerNorm",
     "ConvTranspose", "flip_kernel", "true_convolve2d", "LocalResponseNorm",
     "Sigmoid", "Tanh", "Relu", "LeakyRelu", "PReLU", "AbsRelu", "Elu", "HardTanh", "Softmax",
