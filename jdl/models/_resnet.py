@@ -16,7 +16,7 @@ Two families, both built from one table:
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import jax.numpy as jnp
 
@@ -206,7 +206,7 @@ def _option_a_shortcut(features: int, stride: int) -> nn.Layer:
 
 
 def cifar_resnet(depth: int, num_classes: int = 10, *, plain: bool = False,
-                 shortcut: str = "A") -> nn.Layer:
+                 shortcut: str = "A", widths: Sequence[int] = (16, 32, 64)) -> nn.Layer:
     """CIFAR-10 ResNet of He et al. 2016 section 4.2 (and its plain twin): depth = 6n + 2.
 
     conv 3x3 16 - BN - ReLU, then 3 stages of n basic blocks with 16, 32, 64 filters on maps
@@ -221,6 +221,12 @@ def cifar_resnet(depth: int, num_classes: int = 10, *, plain: bool = False,
     degrade" (paper Fig. 6 left). With option A a plain net has exactly the parameters of its
     ResNet, since the shortcuts have none.
 
+    `widths` are the filters of the stem and stage 1, of stage 2 and of stage 3: the paper's
+    (16, 32, 64) by default. Narrower nets keep the depth and the structure at a fraction of
+    the cost: (8, 16, 32) has about 1/4 of the parameters and multiply-adds (e.g. to run the
+    degradation experiment on a CPU); the option A shortcut pads with zero channels whatever
+    the widths.
+
     Parameters at 10 classes (paper Table 6: 0.27M, 0.46M, 0.66M, 0.85M, 1.7M):
     ResNet-20 269,722; -32 464,154; -44 658,586; -56 853,018; -110 1,727,962.
     """
@@ -230,10 +236,15 @@ def cifar_resnet(depth: int, num_classes: int = 10, *, plain: bool = False,
     if shortcut not in ("A", "B"):
         raise ValueError(f"cifar_resnet: expected shortcut 'A' (zero padding) or 'B' (projection), "
                          f"got {shortcut!r}")
+    widths = tuple(widths) if isinstance(widths, (tuple, list)) else widths
+    if (not isinstance(widths, tuple) or len(widths) != 3
+            or not all(isinstance(w, int) and w > 0 for w in widths)):
+        raise ValueError(f"cifar_resnet: expected widths to be three positive ints (the filters of "
+                         f"stages 1, 2, 3; the paper's (16, 32, 64)), got {widths!r}")
     n = (depth - 2) // 6
-    stem = _unit("stem", 16, 3)[1]                                  # conv 3x3 16 - BN - ReLU
-    stages, channels = [], 16
-    for k, width in enumerate((16, 32, 64), start=1):
+    stem = _unit("stem", widths[0], 3)[1]                    # conv 3x3 widths[0] - BN - ReLU
+    stages, channels = [], widths[0]
+    for k, width in enumerate(widths, start=1):
         blocks = []
         for i in range(n):
             stride = 2 if (i == 0 and k > 1) else 1
@@ -256,14 +267,15 @@ _CIFAR_PARAMS = {20: "269,722 (0.27M)", 32: "464,154 (0.46M)", 44: "658,586 (0.6
 
 
 def _cifar_variant(depth: int, plain: bool) -> Callable[..., nn.Layer]:
-    def model(num_classes: int = 10) -> nn.Layer:
-        return cifar_resnet(depth, num_classes, plain=plain)
+    def model(num_classes: int = 10, *, widths: Sequence[int] = (16, 32, 64)) -> nn.Layer:
+        return cifar_resnet(depth, num_classes, plain=plain, widths=widths)
 
     name = f"{'plain' if plain else 'resnet'}{depth}"
     model.__name__ = model.__qualname__ = name
     what = "plain (no shortcuts)" if plain else "option A shortcuts"
     model.__doc__ = (f"CIFAR {name}: `cifar_resnet({depth}, num_classes, plain={plain})`, {what}; "
-                     f"{_CIFAR_PARAMS[depth]} parameters at 10 classes.")
+                     f"{_CIFAR_PARAMS[depth]} parameters at 10 classes and the default "
+                     f"widths (16, 32, 64).")
     return model
 
 

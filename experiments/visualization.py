@@ -1,0 +1,300 @@
+"""Visualization: what a small CNN trained on Fashion-MNIST learned, and a style-transfer picture.
+
+    python experiments/visualization.py            # full: fashion_cnn, 2 epochs on 55,000 images
+    python experiments/visualization.py --quick    # seconds: a tiny CNN, 600 images (the test)
+    python experiments/visualization.py --style-weights 3e4 1e5 --style-steps 500
+
+Deck 003 closes with "Visualizing CNNs" and "Neural Style Transfer" (appendix: [Simonyan et
+al. 2014]); deck 001 shows "the outputs (not the filters) of each layer" of a ConvNet and lists
+style transfer among its uses (CURRICULUM ch. 8). The decks show pictures, not formulas; the
+formulas are the cited papers', implemented in `jdl.viz` (docs/visualization.md). What the
+pictures should show, checked by numbers where one exists:
+
+- first-layer filters: small oriented edge / blob detectors (plot only);
+- feature maps: the first block's maps are edge-filtered copies of the image, the second's
+  coarser and sparser (recorded: shape, fraction of active units per layer);
+- saliency M = max_c |dS_y/dx| (Simonyan et al. sec. 3.1) concentrates on the garment, not the
+  black background (recorded: the share of saliency mass on object pixels, x > 0.1, against
+  the share of such pixels);
+- class models I* = argmax_I S_c(I) - lambda ||I||^2 (Simonyan et al. sec. 2): the class score
+  rises from start to end and the network classifies each class model as its class;
+- style transfer min_x a L_content + b L_style (Gatys et al. 2016, eq. 7, Gram matrices of
+  conv features), started from the content image: the style loss falls, the more the larger
+  b / a, while the content fades (their Fig. 3 trade-off); at the middle b both the garment and
+  the texture are visible. Gatys et al. use an ImageNet VGG-19; **no pretrained ImageNet weights are
+  available offline here**, so the features are those of the CNN trained below on 28 x 28
+  Fashion-MNIST, and the styles are synthetic NumPy textures (diagonal stripes, checkerboard).
+
+Also the test accuracy and the confusion matrix (CURRICULUM ch. 2). Writes `<out>/metrics.json`
+and PNGs: filters, feature_maps_<layer>, saliency, class_models, confusion_matrix,
+style_transfer. Full mode on the 2-core CPU: about 3 minutes unloaded, estimated from short
+probes (docs/experiments/visualization.md).
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from _common import load_images, parser, save_results
+
+from jdl import data, losses, metrics, models, train, transfer, viz
+
+FEATURE_LAYERS = ("features/block1/relu", "features/block2/relu")
+
+
+def parse_args(argv=None):
+    p = parser("visualization", __doc__.splitlines()[0])
+    p.add_argument("--widths", type=int, nargs="+", default=[32, 64],
+                   help="fashion_cnn conv widths")
+    p.add_argument("--dense", type=int, default=128, help="fashion_cnn fc width")
+    p.add_argument("--train-size", type=int, default=None, help="default: all 55,000")
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--steps-per-call", type=int, default=4, help="train steps per compiled call")
+    p.add_argument("--eval-batch-size", type=int, default=1000)
+    p.add_argument("--image", type=int, default=0, help="test image of the feature maps")
+    p.add_argument("--saliency-images", type=int, default=6,
+                   help="saliency for the first test image of this many classes")
+    p.add_argument("--class-steps", type=int, default=300, help="class model: Adam steps")
+    p.add_argument("--class-lr", type=float, default=0.01)
+    p.add_argument("--class-l2", type=float, default=0.05, help="lambda of S_c(I) - lambda ||I||^2")
+    p.add_argument("--content-label", type=int, default=3,
+                   help="style transfer content: the first test image of this class (3 dress)")
+    p.add_argument("--styles", nargs="+", choices=sorted(TEXTURES),
+                   default=["stripes", "checkerboard"])
+    p.add_argument("--style-size", type=int, default=56, help="side of the synthetic textures")
+    p.add_argument("--content-layer", default="features/block2/relu")
+    p.add_argument("--style-layers", nargs="+", default=list(FEATURE_LAYERS))
+    p.add_argument("--style-steps", type=int, default=300)
+    p.add_argument("--style-lr", type=float, default=0.02)
+    p.add_argument("--content-weight", type=float, default=1.0)
+    p.add_argument("--style-weights", type=float, nargs="+", default=[1e4, 5e4, 2e5],
+                   help="b of a L_content + b L_style: one row of pictures per value")
+    p.add_argument("--tv-weight", type=float, default=0.0)
+    p.add_argument("--save-weights", type=Path, default=None,
+                   help="write the trained CNN here (transfer.save_pretrained)")
+    p.add_argument("--load-weights", type=Path, default=None,
+                   help="skip training: read weights written by --save-weights")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.widths, args.dense, args.epochs, args.batch_size = [8, 16], 32, 1, 50
+        args.class_steps, args.style_steps, args.style_weights = 10, 10, [5e4]
+        # few compiles, the cost of a quick run: one step per call, one eval batch shape
+        args.steps_per_call, args.eval_batch_size = 1, 100
+    return args
+
+
+def stripes(size: int, period: int = 8) -> np.ndarray:
+    """Diagonal stripes: 1 where (i + j) mod period < period / 2, else 0; (size, size, 1)."""
+    i, j = np.indices((size, size))
+    return (((i + j) % period) < period / 2).astype(np.float32)[..., None]
+
+
+def checkerboard(size: int, square: int = 4) -> np.ndarray:
+    """A checkerboard of `square`-pixel squares in {0, 1}; (size, size, 1)."""
+    i, j = np.indices((size, size))
+    return (((i // square) + (j // square)) % 2).astype(np.float32)[..., None]
+
+
+TEXTURES = {"stripes": stripes, "checkerboard": checkerboard}
+
+
+def first_of_each_class(y: np.ndarray, count: int) -> np.ndarray:
+    """Index of the first example of each of the first `count` classes present in y."""
+    classes = np.unique(y)[:count]
+    return np.array([int(np.flatnonzero(y == c)[0]) for c in classes])
+
+
+def saliency_on_object(images: np.ndarray, maps: np.ndarray, threshold: float = 0.1) -> dict:
+    """Share of saliency mass on object pixels (x > threshold) and the share of object pixels.
+
+    Fashion-MNIST garments lie on a black (0) background, so a map that looks at the garment
+    puts more than the object's area share of its mass there: mean_concentration = mean of
+    mass share / area share, 1 for a map blind to the object.
+    """
+    mask = images[..., 0] > threshold
+    mass = np.sum(maps * mask, axis=(1, 2)) / np.maximum(np.sum(maps, axis=(1, 2)), 1e-30)
+    area = mask.mean(axis=(1, 2))
+    return {"saliency_mass_on_object": mass.tolist(), "object_pixel_fraction": area.tolist(),
+            "mean_concentration": float(np.mean(mass / np.maximum(area, 1e-30)))}
+
+
+def train_cnn(args, train_data, val, test):
+    """fashion_cnn(10) trained with Adam (or loaded): (model, ts, info)."""
+    model = models.fashion_cnn(10, widths=tuple(args.widths), dense=args.dense)
+    shape = (1, *train_data[0].shape[1:])
+    loss, acc = losses.softmax_cross_entropy, {"accuracy": metrics.accuracy}
+    started = time.perf_counter()
+    optimizer = optax.adam(args.lr)
+    step, ev = train.make_steps(model, optimizer, loss, metrics=acc)
+    history = {}
+    if args.load_weights is not None:
+        params, state = transfer.load_pretrained(args.load_weights, model, shape)
+        ts = train.TrainState(params, state, None, jnp.zeros((), jnp.int32),
+                              jax.random.key(args.seed))
+    else:
+        ts = train.init_train_state(model, optimizer, jax.random.key(args.seed), shape)
+        ts, history = train.fit(ts, step, train_data, epochs=args.epochs,
+                                batch_size=args.batch_size, val_data=val, eval_step=ev, verbose=0,
+                                steps_per_call=args.steps_per_call,
+                                eval_batch_size=args.eval_batch_size)
+        if args.save_weights is not None:
+            print(f"wrote {transfer.save_pretrained(args.save_weights, ts.params, ts.state)}")
+    test_logs = train.evaluate(ts, ev, test, batch_size=args.eval_batch_size)
+    info = {"epochs": 0 if args.load_weights is not None else args.epochs,
+            "loaded_from": None if args.load_weights is None else str(args.load_weights),
+            "history": {k: v for k, v in history.items() if k != "epoch_time"},
+            "test_accuracy": test_logs["accuracy"], "test_loss": test_logs["loss"],
+            "seconds": round(time.perf_counter() - started, 2)}
+    return model, ts, info
+
+
+def plot_saliency_grid(images, maps, titles, path: Path, title: str) -> Path:
+    """Images (top row, titled with true / predicted class) above their saliency maps."""
+    plt = viz._pyplot()
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.2), squeeze=False)
+    for i in range(n):
+        axes[0, i].imshow(images[i][..., 0], cmap="gray", vmin=0, vmax=1)
+        axes[0, i].set_title(titles[i], fontsize=8)
+        axes[1, i].imshow(maps[i], cmap="hot")
+        for ax in axes[:, i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[1, 0].set_ylabel("saliency |dS_y/dx|", fontsize=8)
+    fig.suptitle(title)
+    return viz.save_figure(fig, path)
+
+
+def history_summary(history: dict) -> dict:
+    """First and last value of each loss term, per image (lists), from a viz history."""
+    out = {}
+    for name, h in history.items():
+        h = np.asarray(h)
+        out[f"{name}_start"], out[f"{name}_end"] = h[0].tolist(), h[-1].tolist()
+    return out
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    train_data, val, test, name = load_images(args.quick, seed=args.seed)
+    if args.train_size is not None:
+        train_data = (train_data[0][:args.train_size], train_data[1][:args.train_size])
+    names = list(data.CLASS_NAMES[name])
+    print(f"data: {name}, train {train_data[0].shape}, val {val[0].shape}, test {test[0].shape}")
+    model, ts, info = train_cnn(args, train_data, val, test)
+    params, state = ts.params, ts.state
+    print(f"trained: test accuracy {info['test_accuracy']:.4f} ({info['seconds']:.1f} s)")
+    out, files = args.out, []
+    x_test, y_test = test
+
+    # confusion matrix on the whole test set
+    logits = train.predict(model, ts, x_test, batch_size=args.eval_batch_size)
+    pred = np.asarray(jnp.argmax(logits, axis=-1))
+    cm = np.asarray(metrics.confusion_matrix(logits, y_test, 10))
+    files.append(viz.plot_confusion_matrix(cm, out / "confusion_matrix.png", class_names=names,
+                                           normalize="true", title=f"test accuracy "
+                                           f"{info['test_accuracy']:.3f} (rows: recall)"))
+
+    # first-layer filters
+    w1 = params["features"]["block1"]["conv"]["w"]
+    files.append(viz.plot_filters(w1, out / "filters.png",
+                                  title=f"first-layer filters {tuple(w1.shape)}"))
+
+    # feature maps of two layers for one test image
+    image, label = x_test[args.image], int(y_test[args.image])
+    fmaps = {}
+    for layer in FEATURE_LAYERS:
+        maps = np.asarray(viz.feature_maps(model, params, state, image, layer))
+        fmaps[layer] = {"shape": list(maps.shape), "fraction_active": float(np.mean(maps > 0)),
+                        "mean": float(maps.mean())}
+        files.append(viz.plot_feature_maps(
+            maps, out / f"feature_maps_{layer.replace('/', '_')}.png",
+            title=f"{layer} on test image {args.image} ({names[label]})"))
+
+    # saliency for the first test image of several classes
+    idx = first_of_each_class(y_test, args.saliency_images)
+    imgs, labels = x_test[idx], y_test[idx]
+    sal = np.asarray(viz.saliency(model, params, state, imgs, labels))
+    titles = [f"{names[t]}\npred {names[p]}" for t, p in zip(labels, pred[idx])]
+    files.append(plot_saliency_grid(imgs, sal, titles, out / "saliency.png",
+                                    "saliency of the true class's score (Simonyan et al. 2014)"))
+    sal_info = {"indices": idx.tolist(), "labels": labels.tolist(),
+                "predictions": pred[idx].tolist(), **saliency_on_object(imgs, sal)}
+
+    # class models of all ten classes at once
+    shape = (10, *x_test.shape[1:])
+    # start: 0.01 N(0, 1) noise (class_model's `key` start, drawn by NumPy: no compile)
+    noise = 0.01 * np.random.default_rng(args.seed + 1).standard_normal(shape, np.float32)
+    cm_images, hist = viz.class_model(model, params, state, jnp.arange(10), shape,
+                                      steps=args.class_steps, learning_rate=args.class_lr,
+                                      l2=args.class_l2, init=noise, clip=(0.0, 1.0))
+    cm_pred = np.asarray(jnp.argmax(model.apply(params, state, cm_images, train=False)[0], -1))
+    class_info = {**history_summary(hist), "predicted_class": cm_pred.tolist(),
+                  "classified_as_their_class": int(np.sum(cm_pred == np.arange(10)))}
+    files.append(viz.plot_images(np.asarray(cm_images), out / "class_models.png", titles=names,
+                                 columns=5, title=f"class models, {args.class_steps} Adam steps, "
+                                 f"lambda {args.class_l2}, pixels in [0, 1]"))
+
+    # style transfer: a test image in the styles of synthetic textures
+    content_idx = int(np.flatnonzero(y_test == args.content_label)[0])
+    content = x_test[content_idx]
+    styles = np.stack([TEXTURES[n](args.style_size) for n in args.styles])
+    runs, rows, row_titles = [], [], []
+    for weight in args.style_weights:
+        # every style in one call: the content repeated, one style per copy
+        results, hist = viz.style_transfer(
+            model, params, state, np.repeat(content[None], len(styles), axis=0), styles,
+            content_layer=args.content_layer, style_layers=args.style_layers,
+            steps=args.style_steps, learning_rate=args.style_lr,
+            content_weight=args.content_weight, style_weight=weight, tv_weight=args.tv_weight,
+            clip=(0.0, 1.0))
+        st_pred = np.asarray(jnp.argmax(model.apply(params, state, results, train=False)[0], -1))
+        summary = history_summary(hist)
+        rows.append(content)
+        row_titles.append(f"content, b = {weight:g}")
+        for i, style_name in enumerate(args.styles):
+            r = {"style": style_name, "style_weight": weight,
+                 **{k: float(v[i]) for k, v in summary.items()}}
+            r["style_reduction"] = r["style_start"] / max(r["style_end"], 1e-30)
+            r["predicted_class"] = names[int(st_pred[i])]
+            runs.append(r)
+            rows += [styles[i], np.asarray(results[i])]
+            row_titles += [f"style: {style_name}", f"style loss / {r['style_reduction']:.1f}"]
+            print(f"style {style_name}, b {weight:g}: style loss {r['style_start']:.4g} -> "
+                  f"{r['style_end']:.4g}, content loss {r['content_end']:.4g}, classified as "
+                  f"{r['predicted_class']}")
+    files.append(viz.plot_images(rows, out / "style_transfer.png", titles=row_titles,
+                                 columns=1 + 2 * len(styles), normalize=False,
+                                 title=f"style transfer ({args.style_steps} Adam steps, a = "
+                                 f"{args.content_weight:g}) with the Fashion-MNIST CNN's features "
+                                 f"(no ImageNet weights offline)"))
+
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    result = {
+        "dataset": name, "class_names": names, "settings": settings,
+        "n_train": len(train_data[0]), "n_val": len(val[0]), "n_test": len(x_test),
+        "train": info, "test_accuracy": info["test_accuracy"],
+        "confusion_matrix": cm.tolist(),
+        "per_class_recall": (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist(),
+        "feature_maps": {"image": args.image, "label": names[label], "layers": fmaps},
+        "saliency": sal_info, "class_models": class_info,
+        "style_transfer": {"content_image": content_idx, "content_label": names[args.content_label],
+                           "content_layer": args.content_layer, "style_layers": args.style_layers,
+                           "runs": runs,
+                           "note": "features of the CNN trained here; no pretrained ImageNet "
+                                   "weights (Gatys et al.'s VGG-19) are available offline"},
+        "files": sorted(Path(f).name for f in files),
+    }
+    save_results(out, result, started=started)
+    return result
+
+
+if __name__ == "__main__":
+    main()

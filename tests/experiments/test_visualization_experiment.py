@@ -1,0 +1,92 @@
+"""experiments/visualization.py in --quick mode: every picture written, the metrics' layout and
+sane values, and the helpers (textures, saliency on the object). No claims: a tiny CNN trained
+for 12 steps, 10 class-model and 10 style-transfer steps."""
+import numpy as np
+import pytest
+
+PNGS = ["class_models.png", "confusion_matrix.png", "feature_maps_features_block1_relu.png",
+        "feature_maps_features_block2_relu.png", "filters.png", "saliency.png",
+        "style_transfer.png"]
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory, load_script, strict_json):
+    out = tmp_path_factory.mktemp("visualization")
+    with pytest.MonkeyPatch.context() as mp:
+        module = load_script("visualization", mp)
+        returned = module.main(["--quick", "--out", str(out)])
+    return out, module, returned, strict_json(out / "metrics.json")
+
+
+def test_pictures_written(outputs):
+    out, _, _, m = outputs
+    assert m["files"] == PNGS
+    for name in PNGS:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_training_and_confusion_matrix(outputs):
+    _, _, returned, m = outputs
+    assert returned["test_accuracy"] == m["test_accuracy"]
+    assert m["settings"]["quick"] is True and (m["n_train"], m["n_test"]) == (600, 300)
+    assert len(m["class_names"]) == 10 and m["class_names"][9] == "Ankle boot"
+    cm = np.array(m["confusion_matrix"])
+    assert cm.shape == (10, 10) and cm.sum() == 300
+    assert np.trace(cm) / 300 == pytest.approx(m["test_accuracy"], abs=1e-6)
+    assert len(m["train"]["history"]["val_accuracy"]) == 1  # one epoch
+    assert all(0.0 <= r <= 1.0 for r in m["per_class_recall"])
+
+
+def test_feature_maps_saliency_class_models(outputs):
+    _, _, _, m = outputs
+    layers = m["feature_maps"]["layers"]
+    assert layers["features/block1/relu"]["shape"] == [28, 28, 8]  # quick: widths 8, 16
+    assert layers["features/block2/relu"]["shape"] == [14, 14, 16]
+    for layer in layers.values():
+        assert 0.0 <= layer["fraction_active"] <= 1.0 and layer["mean"] >= 0.0  # after a ReLU
+    s = m["saliency"]
+    assert len(s["indices"]) == 6 and s["labels"] == sorted(set(s["labels"]))  # 6 classes
+    for mass, area in zip(s["saliency_mass_on_object"], s["object_pixel_fraction"]):
+        assert 0.0 <= mass <= 1.0 and 0.0 < area < 1.0
+    assert s["mean_concentration"] > 0
+    c = m["class_models"]
+    assert len(c["score_start"]) == len(c["score_end"]) == 10
+    assert len(c["objective_end"]) == 10 and len(c["predicted_class"]) == 10
+    assert sum(e > b for b, e in zip(c["score_start"], c["score_end"])) >= 8  # ascent works
+    assert c["classified_as_their_class"] == sum(
+        p == i for i, p in enumerate(c["predicted_class"]))
+
+
+def test_style_transfer_metrics(outputs):
+    _, _, _, m = outputs
+    st = m["style_transfer"]
+    assert st["content_label"] == "Dress" and "ImageNet" in st["note"]
+    assert [(r["style"], r["style_weight"]) for r in st["runs"]] == [
+        ("stripes", 5e4), ("checkerboard", 5e4)]
+    for r in st["runs"]:
+        assert r["content_start"] == pytest.approx(0.0, abs=1e-6)  # starts at the content image
+        assert r["style_end"] < r["style_start"]  # 10 Adam steps already lower the style loss
+        assert r["loss_end"] == pytest.approx(r["content_end"] + 5e4 * r["style_end"], rel=1e-4)
+        assert r["style_reduction"] == pytest.approx(r["style_start"] / r["style_end"])
+
+
+def test_textures(outputs):
+    module = outputs[1]
+    s, c = module.stripes(16, period=8), module.checkerboard(16, square=4)
+    assert s.shape == c.shape == (16, 16, 1) and s.dtype == np.float32
+    assert set(np.unique(s)) == {0.0, 1.0} and s.mean() == 0.5 and c.mean() == 0.5
+    assert s[0, 0, 0] == 1 and s[0, 4, 0] == 0 and s[1, 3, 0] == 0  # (i + j) mod 8 < 4
+    assert c[0, 3, 0] == 0 and c[0, 4, 0] == 1 and c[4, 4, 0] == 0
+
+
+def test_saliency_on_object_by_hand(outputs):
+    module = outputs[1]
+    images = np.zeros((1, 4, 4, 1), np.float32)
+    images[0, :2, :, 0] = 1.0  # the top half is the object
+    maps = np.ones((1, 4, 4))
+    maps[0, :2] = 3.0
+    r = module.saliency_on_object(images, maps)
+    assert r["object_pixel_fraction"] == [0.5]
+    assert r["saliency_mass_on_object"] == [pytest.approx(0.75)]
+    assert r["mean_concentration"] == pytest.approx(1.5)
+    assert module.first_of_each_class(np.array([2, 0, 2, 1, 0]), 2).tolist() == [1, 3]
