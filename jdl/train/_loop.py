@@ -248,6 +248,9 @@ def evaluate(ts: TrainState, eval_step: Callable, data: tuple, *, batch_size: in
     x, y = _check_pair(data, "data")
     n = len(x)
     batch_size = min(_check_batch_size(batch_size, n), n)
+    # the eval step reads params and state only: without the optimizer state, runs that differ
+    # only in their optimizer share one compiled eval step
+    ts = ts._replace(opt_state=None)
     totals = None
     for (xb, yb), weights, m in _padded_batches((x, y), batch_size):
         logs = eval_step(ts, (xb, yb, weights))

@@ -91,6 +91,7 @@ def evaluate_population(pop: TrainState, eval_step: Callable, data: tuple, *,
     n = len(x)
     batch_size = min(_check_batch_size(batch_size, n), n)
     step = _vmapped_eval(eval_step)
+    pop = pop._replace(opt_state=None)   # as `evaluate`: the eval step reads params and state
     totals = None
     for (xb, yb), weights, m in _padded_batches((x, y), batch_size):
         logs = step(pop, (xb, yb, weights))

@@ -1,6 +1,7 @@
 """TrainState: everything a training run carries from one step to the next, as one pytree."""
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple, Sequence
 
 import jax
@@ -31,6 +32,13 @@ class TrainState(NamedTuple):
     key: Array
 
 
+@functools.lru_cache(maxsize=64)
+def _init_program(model: Layer, shape: tuple[int, ...]):
+    """The jitted `key -> (params, state)` of `model` at `shape`, built once per (model, shape):
+    experiments that restart from fresh seeds (several runs of one model) compile it once."""
+    return jax.jit(lambda k: model.init(k, shape)[1:])
+
+
 def init_train_state(model: Layer, optimizer: optax.GradientTransformation, key: Array,
                      input_shape: Sequence[int]) -> TrainState:
     """Initialise the model and the optimizer: `TrainState(params, state, opt_state, 0, run_key)`.
@@ -45,7 +53,11 @@ def init_train_state(model: Layer, optimizer: optax.GradientTransformation, key:
     shape = tuple(int(d) for d in input_shape)
     # One compiled program for the whole init: eagerly, every parameter's random draw would
     # compile on its own (about 0.5 s each on XLA:CPU). Shape errors are raised while tracing.
-    params, state = jax.jit(lambda k: model.init(k, shape)[1:])(init_key)
+    try:
+        program = _init_program(model, shape)
+    except TypeError:  # an unhashable model (a Layer built from unhashable pieces): no cache
+        program = jax.jit(lambda k: model.init(k, shape)[1:])
+    params, state = program(init_key)
     return TrainState(params, state, optimizer.init(params), jnp.zeros((), jnp.int32), run_key)
 
 
