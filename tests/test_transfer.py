@@ -177,6 +177,41 @@ def test_classifier_on_features_then_attach_head(cnn):
                                rtol=1e-5, atol=1e-5)
 
 
+def test_attach_head_with_base_in_eval_mode_keeps_pretrained_statistics(fashion):
+    """Keras's `base_model(x, training=False)`: with base_train=False a frozen base keeps its
+    parameters *and* batch-norm running statistics bit-identical while the head trains, and
+    its output is the eval-mode features (against the feature extractor)."""
+    params, state = fashion
+    x, y = images(16)
+    head = models.logistic_regression(3)
+    results = {}
+    for base_train in (True, False):
+        model = transfer.attach_head(small_fashion(), "features", head, base_train=base_train)
+        fresh_params, fresh_state = init(model, seed=5)
+        full_params, _ = transfer.transplant({"base": params}, fresh_params, exclude="head/*")
+        full_state, _ = transfer.transplant({"base": state}, fresh_state)
+        opt = transfer.fine_tune_optimizer(optax.adam(1e-2), frozen="base/*")
+        ts = train_state(model, opt, full_params, full_state)
+        step = make_train_step(model, opt, losses.softmax_cross_entropy)
+        for _ in range(3):
+            ts, _ = step(ts, (x, y))
+        results[base_train] = ts
+    frozen, moving = results[False], results[True]
+    for new, old in zip(jax.tree.leaves(frozen.state["base"]), jax.tree.leaves(state)):
+        np.testing.assert_array_equal(new, old)
+    # in train mode the same frozen base moved its statistics (the pitfall eval mode avoids)
+    assert not np.array_equal(moving.state["base"]["features"]["block1"]["bn"]["mean"],
+                              state["features"]["block1"]["bn"]["mean"])
+    np.testing.assert_array_equal(frozen.params["base"]["features"]["block1"]["conv"]["w"],
+                                  params["features"]["block1"]["conv"]["w"])
+    model = transfer.attach_head(small_fashion(), "features", head, base_train=False)
+    base_out, _ = model.children[0][1].apply(frozen.params["base"], frozen.state["base"], x,
+                                             train=True)
+    want = transfer.feature_extractor(small_fashion(), params, state, "features",
+                                      flatten=False)(x)
+    np.testing.assert_allclose(base_out, want, rtol=1e-6, atol=1e-6)
+
+
 # ---- transplant -----------------------------------------------------------------------------
 
 def test_transplant_copies_selected_tensors_and_reports():

@@ -34,11 +34,13 @@ from jdl.nn._conv_transpose import ConvTranspose as ConvTranspose
 from jdl.nn._conv_transpose import flip_kernel as flip_kernel
 from jdl.nn._conv_transpose import true_convolve2d as true_convolve2d
 from jdl.nn._cut import cut as cut
+from jdl.nn._cut import cut_subtree as cut_subtree
 from jdl.nn._dense import Dense as Dense
 from jdl.nn._dropout import Dropout as Dropout
 from jdl.nn._layer import Layer as Layer
 from jdl.nn._local import LocallyConnected2D as LocallyConnected2D
 from jdl.nn._lrn import LocalResponseNorm as LocalResponseNorm
+from jdl.nn._mode import eval_mode as eval_mode
 from jdl.nn._norm import BatchNorm as BatchNorm
 from jdl.nn._norm import LayerNorm as LayerNorm
 from jdl.nn._pool import AvgPool as AvgPool
@@ -48,7 +50,7 @@ from jdl.nn._reshape import Flatten as Flatten
 from jdl.nn._reshape import Reshape as Reshape
 
 __all__ = [
-    "Layer", "serial", "parallel", "residual", "cut",
+    "Layer", "serial", "parallel", "residual", "cut", "cut_subtree", "eval_mode",
     "Dense", "Conv", "LocallyConnected2D", "MaxPool", "AvgPool", "GlobalAvgPool", "Flatten",
     "Reshape",
     "Dropout", "BatchNorm", "LayerNorm",

@@ -21,14 +21,26 @@ def _child_index(model: Layer, name: str, path: str) -> int:
     return names.index(name)
 
 
+def _runs_before(model: Layer, i: int) -> tuple:
+    """The children that run before child i inside `model` on the way to a cut: in a `serial`
+    each child takes the previous output, so children 0..i-1 run first; the other
+    combinators (parallel, residual) give every child their own input, so none does."""
+    return model.children[:i] if model.kind == "serial" else ()
+
+
+def _parts(path: str) -> list[str]:
+    parts = [p for p in path.split("/") if p]
+    if not parts:
+        raise ValueError(f"cut: expected a path like 'features/conv1', got {path!r}")
+    return parts
+
+
 def _cut_apply(model: Layer, parts: list[str], path: str):
     """`apply(params, state, x, key, train) -> (y, new_state)` of the prefix ending at `parts`."""
     i = _child_index(model, parts[0], path)
     name, child = model.children[i]
     inner = child.apply if len(parts) == 1 else _cut_apply(child, parts[1:], path)
-    # serial feeds each child the previous output; the other combinators give every child
-    # the combinator's own input, so only the chosen child runs.
-    before = model.children[:i] if model.kind == "serial" else ()
+    before = _runs_before(model, i)
 
     def apply(params, state, x, *, key=None, train=False):
         new_state = dict(state)
@@ -58,10 +70,7 @@ def cut(model: Layer, path: str) -> Layer:
       `apply(full_params, full_state, x, ...)` returns (the child's output, the full state with
       the entries of the children that ran updated).
     """
-    parts = [p for p in path.split("/") if p]
-    if not parts:
-        raise ValueError(f"cut: expected a path like 'features/conv1', got {path!r}")
-    apply = _cut_apply(model, parts, path)
+    apply = _cut_apply(model, _parts(path), path)
 
     def init(key, input_shape):
         _, params, state = model.init(key, input_shape)
@@ -70,3 +79,25 @@ def cut(model: Layer, path: str) -> Layer:
         return tuple(out.shape), params, state
 
     return Layer(init, apply, f"cut({path})")
+
+
+def _subtree(model: Layer, parts: list[str], tree: dict, path: str) -> dict:
+    i = _child_index(model, parts[0], path)
+    name, child = model.children[i]
+    out = {n: tree[n] for n, _ in _runs_before(model, i) if n in tree}
+    if name in tree:
+        sub = tree[name] if len(parts) == 1 else _subtree(child, parts[1:], tree[name], path)
+        if sub:
+            out[name] = sub
+    return out
+
+
+def cut_subtree(model: Layer, path: str, tree: dict) -> dict:
+    """The part of a full model's params (or state) that `cut(model, path)` reads.
+
+    The same walk as `cut`: the children that run before the named one inside each `serial`,
+    and the named child itself; layers after the cut (an old classifier) are left out. Use it
+    to keep a cut model's trees small (`jdl.transfer.attach_head` does, so the old head gets no
+    optimizer state and no weight decay). Raises ValueError for a path that names no child.
+    """
+    return _subtree(model, _parts(path), tree, path)

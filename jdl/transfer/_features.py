@@ -113,29 +113,8 @@ def extract_features(model: Layer, params: Any, state: Any, path: str, x: Any, *
     return out
 
 
-def _cut_tree(model: Layer, parts: list[str], tree: Any) -> Any:
-    """The part of a full model's params (or state) that `nn.cut(model, path)` reads.
-
-    Mirrors `jdl.nn._cut`: in a `serial` the children before the named one run too; in the
-    other combinators (parallel, residual) only the named child does.
-    """
-    names = [n for n, _ in model.children]
-    if parts[0] not in names:
-        raise ValueError(f"cut: no child {parts[0]!r}; the {model.kind} there has children "
-                         f"{names}")
-    i = names.index(parts[0])
-    name, child = model.children[i]
-    out = {}
-    if model.kind == "serial":
-        out.update({n: tree[n] for n, _ in model.children[:i] if n in tree})
-    if name in tree:
-        sub = tree[name] if len(parts) == 1 else _cut_tree(child, parts[1:], tree[name])
-        if sub:
-            out[name] = sub
-    return out
-
-
-def attach_head(model: Layer, path: str, head: Layer, *, flatten: bool = True) -> Layer:
+def attach_head(model: Layer, path: str, head: Layer, *, flatten: bool = True,
+                base_train: bool = True) -> Layer:
     """One model from a pretrained body cut at `path` and a new head: `head(h_path(x))`.
 
     `serial(("base", cut), ["flatten",] ("head", head))`: the classifier trained on extracted
@@ -149,16 +128,23 @@ def attach_head(model: Layer, path: str, head: Layer, *, flatten: bool = True) -
     layers after the cut (the old classifier) are left out, so they get neither optimizer
     state nor weight decay. Fill it from pretrained trees with `init_transfer_state(...,
     {"base": params, "head": head_params}, {"base": state, "head": head_state})`.
+
+    `base_train=False` runs the base in evaluation mode even while the model trains
+    (`nn.eval_mode`): its batch norms normalize with, and keep, their pretrained running
+    statistics and its dropout is off; the Keras transfer idiom `base_model(x,
+    training=False)`. Use it when the base is frozen (`fine_tune_optimizer(frozen="base/*")`)
+    or fine-tuned on a small dataset whose batches would wash out the pretrained statistics.
     """
     _check_layer("attach_head", model)
     _check_layer("attach_head", head)
-    parts = [p for p in path.split("/") if p]
     cut = nn.cut(model, path)
 
     def init(key, input_shape):
         shape, params, state = cut.init(key, input_shape)
-        return shape, _cut_tree(model, parts, params), _cut_tree(model, parts, state)
+        return shape, nn.cut_subtree(model, path, params), nn.cut_subtree(model, path, state)
 
     base = Layer(init, cut.apply, cut.kind)
+    if not base_train:
+        base = nn.eval_mode(base)
     children = [("base", base)] + ([("flatten", nn.Flatten())] if flatten else [])
     return nn.serial(*children, ("head", head))

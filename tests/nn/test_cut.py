@@ -46,3 +46,36 @@ def test_cut_errors(key):
     model = nn.serial(("a", nn.Dense(2)))
     with pytest.raises(ValueError, match=r"cut: no child 'b' on the way to 'b'.*\['a'\]"):
         nn.cut(model, "b")
+
+
+def test_cut_subtree_keeps_what_the_cut_reads():
+    """Serial: the children before the named one and the named one; parallel / residual: only
+    the named branch. Trees of placeholders keep it a pure bookkeeping check (no init)."""
+    model = nn.serial({"stem": nn.Conv(2, 3),
+                       "block": nn.residual(nn.serial({"a": nn.Conv(2, 3), "b": nn.BatchNorm()})),
+                       "branches": nn.parallel({"left": nn.Dense(2), "right": nn.Dense(3)}),
+                       "head": nn.Dense(4)})
+    tree = {"stem": {"w": 0}, "block": {"main": {"a": {"w": 1}, "b": {"scale": 2}}},
+            "branches": {"left": {"w": 3}, "right": {"w": 4}}, "head": {"w": 5}}
+    assert nn.cut_subtree(model, "stem", tree) == {"stem": {"w": 0}}
+    assert nn.cut_subtree(model, "block/main/a", tree) == {
+        "stem": {"w": 0}, "block": {"main": {"a": {"w": 1}}}}
+    assert nn.cut_subtree(model, "branches/right", tree) == {
+        "stem": {"w": 0}, "block": tree["block"], "branches": {"right": {"w": 4}}}
+    assert nn.cut_subtree(model, "head", tree) == tree
+    with pytest.raises(ValueError, match="no child 'fc7'"):
+        nn.cut_subtree(model, "fc7", tree)
+
+
+def test_cut_subtree_matches_the_params_the_cut_uses(key):
+    """The pruned params give the cut the same output as the full ones."""
+    model = models.fashion_cnn(10, widths=(4, 8), dense=16)
+    shape = (2, 28, 28, 1)
+    _, params, state = model.init(key, shape)
+    x = jax.random.uniform(jax.random.key(3), shape)
+    cut = nn.cut(model, "features/block2")
+    full, _ = cut.apply(params, state, x)
+    pruned, _ = cut.apply(nn.cut_subtree(model, "features/block2", params),
+                          nn.cut_subtree(model, "features/block2", state), x)
+    np.testing.assert_array_equal(pruned, full)
+    assert "classifier" not in nn.cut_subtree(model, "features/block2", params)
