@@ -17,8 +17,8 @@ import numpy as np
 import optax
 
 import jdl
-from jdl import data
-from jdl._io import write_json
+from jdl import data, viz
+from jdl._io import atomic_write, write_json
 
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -49,7 +49,40 @@ def load_images(quick: bool, *, train_size: int | None = None, val_size: int = 5
     if train_size is not None:
         x_tr, y_tr = x_tr[:train_size], y_tr[:train_size]
     prep = (lambda a: data.scale(a).reshape(len(a), -1)) if flatten else data.scale
-    return (prep(x_tr), y_tr), (prep(x_val), y_val), (prep(x_test), y_test), name
+    splits = (prep(x_tr), y_tr), (prep(x_val), y_val), (prep(x_test), y_test)
+    print(f"data: {name}, train {splits[0][0].shape}, val {splits[1][0].shape}, "
+          f"test {splits[2][0].shape}")
+    return (*splits, name)
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """The parsed command line as JSON-ready values (paths as strings), for metrics.json."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+
+
+def write_table(out: Path, text: str) -> Path:
+    """Print a Markdown table and write it atomically to `out/table.md`."""
+    print(text)
+    path = Path(out) / "table.md"
+    with atomic_write(path) as f:
+        f.write(text.encode())
+    return path
+
+
+def finish_figure(fig, path: Path, title: str | None = None, *, grid=(), legend=(),
+                  title_y: float | None = None) -> Path:
+    """The plots' common ending: light grid lines on the `grid` axes, small legends on the
+    `legend` axes that have labelled artists, the title, then the PNG written and announced."""
+    for ax in grid:
+        ax.grid(alpha=0.3)
+    for ax in legend:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title, **({} if title_y is None else {"y": title_y}))
+    path = viz.save_figure(fig, path)
+    print(f"wrote {path}")
+    return path
 
 
 def save_results(out: Path, metrics: dict, *, started: float) -> Path:

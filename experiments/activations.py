@@ -32,7 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import load_images, parser, save_results
+from _common import finish_figure, load_images, parser, save_results
 
 from jdl import activations, losses, metrics, models, train, viz
 
@@ -129,11 +129,7 @@ def plot_training(runs, path, title):
         ax_d.plot(range(len(frac)), frac, "k:", marker="x", ms=3, label="relu, init")
     ax_a.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1))
     ax_d.set(xlabel="hidden layer", ylabel="units with z <= 0 on every probe example")
-    for ax in (ax_a, ax_d):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title, y=1.03)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, title, grid=(ax_a, ax_d), legend=(ax_a, ax_d), title_y=1.03)
 
 
 def main(argv=None) -> dict:

@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import load_images, parser, save_results
+from _common import finish_figure, load_images, parser, save_results, settings as _settings
 
 from jdl import losses, metrics, models, summary, train, viz
 
@@ -231,10 +231,7 @@ def plot(counts: dict, trained: dict, path: Path, title: str) -> Path:
         ax[2].plot(range(1, len(h) + 1), h, "o-", label=n)
     ax[2].set(xlabel="epoch", ylabel="validation accuracy", title="validation accuracy per epoch")
     ax[2].legend(fontsize=8)
-    for a in ax:
-        a.grid(alpha=0.3)
-    fig.suptitle(title)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, title, grid=ax)
 
 
 def main(argv=None) -> dict:
@@ -261,14 +258,13 @@ def main(argv=None) -> dict:
         print(f"{name:16s} params {r['params']:>9,d}  test accuracy {r['test_accuracy']:.4f}  "
               f"({r['seconds']:.1f} s)")
     add_drops(trained)
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings = _settings(args)
     out = {"dataset": dataset, "n_train": len(x_tr), "n_val": len(val[0]), "n_test": len(test[0]),
            "settings": settings, "imagenet": counts, "small": trained}
     save_results(args.out, out, started=started)
-    png = plot(counts, trained, args.out / "alexnet_ablation.png",
+    plot(counts, trained, args.out / "alexnet_ablation.png",
                f"AlexNet ablations (deck 001): small nets trained on {len(x_tr)} images, "
                f"{args.epochs} epochs")
-    print(f"wrote {png}")
     return out
 
 

@@ -50,10 +50,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import load_images, parser, save_results
+from _common import finish_figure, load_images, parser, save_results, settings as _settings, write_table
 
 from jdl import data, losses, metrics, models, nn, summary, train, viz
-from jdl._io import atomic_write
 
 ARCHS = ("lenet5", "vgg", "googlenet", "resnet")
 # Inception widths (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj), Szegedy et al.'s
@@ -234,10 +233,7 @@ def plot(results: dict, path: Path, title: str) -> Path:
         a.set_xticks(pos)
         a.set_xticklabels(archs)
         a.grid(alpha=0.3, axis="y")
-    for a in ax[:3]:
-        a.legend(fontsize=8)
-    fig.suptitle(title)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, title, legend=ax[:3])
 
 
 def main(argv=None) -> dict:
@@ -245,7 +241,6 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     (x_tr, y_tr), _, test, name = load_images(args.quick, train_size=args.train_size, val_size=0,
                                              seed=args.seed)
-    print(f"data: {name}, train {x_tr.shape}, test {test[0].shape}")
     results = {}
     for arch in args.archs:
         results[arch] = r = run_arch(arch, args, ((x_tr, y_tr), test))
@@ -260,17 +255,14 @@ def main(argv=None) -> dict:
                        "gap_reduced": r["runs"]["crop_flip"]["gap_accuracy"]
                        < r["runs"]["none"]["gap_accuracy"]}
                    for a, r in results.items()}
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings = _settings(args)
     out = {"dataset": name, "n_train": len(x_tr), "n_test": len(test[0]), "settings": settings,
            "archs": results, "augmentation": verdict}
     text = table(results)
-    print(text)
-    with atomic_write(args.out / "table.md") as f:
-        f.write(text.encode())
+    write_table(args.out, text)
     save_results(args.out, out, started=started)
-    png = plot(results, args.out / "architectures.png",
+    plot(results, args.out / "architectures.png",
                f"architectures on {len(x_tr)} {name} images, {args.epochs} epochs")
-    print(f"wrote {png}")
     return out
 
 

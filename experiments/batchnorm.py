@@ -31,7 +31,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import optax
-from _common import load_images, parser, save_results
+from _common import finish_figure, load_images, parser, save_results, settings as _settings
 
 from jdl import losses, metrics, models, train, viz
 
@@ -130,10 +130,7 @@ def plot(results: dict, args, steps_per_epoch: int, path: Path, title: str) -> P
     ax[2].set(xscale="log", xlabel="learning rate", ylabel="best validation accuracy",
               title="tolerance to the learning rate", ylim=(0, 1))
     ax[2].legend()
-    for a in ax:
-        a.grid(alpha=0.3)
-    fig.suptitle(title)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, title, grid=ax)
 
 
 def main(argv=None) -> dict:
@@ -151,15 +148,14 @@ def main(argv=None) -> dict:
                   f"  steps to {args.target:g}: {r['steps_to_target']}  diverged {r['diverged']}")
     summary = summarize(results, args.lrs)
     print(summary)
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings = _settings(args)
     steps_per_epoch = len(train_data[0]) // args.batch_size
     out = {"dataset": name, "n_train": len(train_data[0]), "n_val": len(val[0]),
            "steps_per_epoch": steps_per_epoch, "settings": settings, "runs": results,
            "seconds": seconds, "summary": summary}
     save_results(args.out, out, started=started)
-    png = plot(results, args, steps_per_epoch, args.out / "batchnorm.png",
+    plot(results, args, steps_per_epoch, args.out / "batchnorm.png",
                f"MLP {[*args.hidden, 10]}, SGD batch {args.batch_size}, {name}")
-    print(f"wrote {png}")
     return out
 
 

@@ -44,7 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import load_images, parser, save_results
+from _common import finish_figure, load_images, parser, save_results, settings as _settings
 
 from jdl import losses, metrics, models, regularizers, summary, train, viz
 
@@ -236,11 +236,7 @@ def plot(results: dict, depths, path: Path, title: str) -> Path:
         ax[2].bar(pos + (i - 0.5) * 0.4, [100 * results[m][key] for m in names], 0.4, label=label)
     ax[2].set(xticks=pos, ylabel="error (%)", title="final errors")
     ax[2].set_xticklabels(names)
-    for a in ax:
-        a.grid(alpha=0.3)
-        a.legend(fontsize=8)
-    fig.suptitle(title)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, title, grid=ax, legend=ax)
 
 
 def main(argv=None) -> dict:
@@ -250,7 +246,6 @@ def main(argv=None) -> dict:
                                              seed=args.seed)
     kept = usable(len(x_tr), args.batch_size, args.evals_per_epoch)
     x_tr, y_tr = x_tr[:kept], y_tr[:kept]
-    print(f"data: {name}, train {x_tr.shape}, test {test[0].shape}")
     total_steps = args.epochs * (kept // args.batch_size)
     optimizer = regularizers.weight_decay(
         optax.sgd(schedule(args.lr, total_steps), momentum=args.momentum), args.weight_decay,
@@ -265,14 +260,13 @@ def main(argv=None) -> dict:
               f"(running {r['last_running_train_error']:.4f})  test error {r['test_error']:.4f}  "
               f"{r['seconds_per_step'] * 1000:.0f} ms/step  ({r['seconds']:.1f} s)")
     verdict = claims(results, args.depths)
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings = _settings(args)
     out = {"dataset": name, "n_train": len(x_tr), "n_test": len(test[0]), "settings": settings,
            "models": results, "summary": verdict}
     save_results(args.out, out, started=started)
     widths = "-".join(map(str, args.widths))
-    png = plot(results, args.depths, args.out / "depth.png",
+    plot(results, args.depths, args.out / "depth.png",
                f"plain vs residual CIFAR-style nets (widths {widths}) on {len(x_tr)} {name} images")
-    print(f"wrote {png}")
     return out
 
 

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import load_images, parser, save_results
+from _common import finish_figure, load_images, parser, save_results, settings as _settings
 
 from jdl import losses, metrics, models, train, viz
 
@@ -110,10 +110,7 @@ def plot(results: dict, args, path: Path, title: str) -> Path:
                       label=f"{variant}: {'identity' if variant == 'inverted' else 'x (1 - rate)'} at test")
     for a, metric in zip(ax, ("test accuracy", "test negative log-likelihood")):
         a.set(xscale="log", xlabel="T (sampled masks averaged)", ylabel=metric)
-        a.grid(alpha=0.3)
-        a.legend(fontsize=8)
-    fig.suptitle(title)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, title, grid=ax, legend=ax)
 
 
 def main(argv=None) -> dict:
@@ -121,7 +118,6 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     train_data, val, test, name = load_images(args.quick, train_size=args.train_size,
                                               seed=args.seed, flatten=True)
-    print(f"data: {name}, train {train_data[0].shape}, val {val[0].shape}, test {test[0].shape}")
     results = {}
     for variant in ("inverted", "scaled"):
         model, ts, history, seconds = train_variant(variant == "inverted", args, train_data, val)
@@ -145,13 +141,12 @@ def main(argv=None) -> dict:
     summary["inverted_minus_scaled_deterministic"] = (
         results["inverted"]["test"]["deterministic"]["accuracy"]
         - results["scaled"]["test"]["deterministic"]["accuracy"])
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings = _settings(args)
     out = {"dataset": name, "n_train": len(train_data[0]), "n_test": len(test[0]),
            "settings": settings, "results": results, "summary": summary}
     save_results(args.out, out, started=started)
-    png = plot(results, args, args.out / "dropout_at_test.png",
+    plot(results, args, args.out / "dropout_at_test.png",
                f"MLP {[*args.hidden, 10]}, dropout {args.rate}, {name}")
-    print(f"wrote {png}")
     return out
 
 

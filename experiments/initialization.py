@@ -35,7 +35,6 @@ import optax
 
 import _common
 from jdl import initializers, losses, metrics, models, nn, optimizers, train, viz
-from jdl._io import atomic_write
 
 
 def constant_fan_in(key, shape, dtype=jnp.float32):
@@ -219,9 +218,7 @@ def main(argv=None) -> dict:
     plot_training(results, args.out / "training.png",
                   f"after {args.epochs} epochs of SGD-momentum: {net}, {dataset}")
     text = table(results, args.depth)
-    print(text)
-    with atomic_write(args.out / "table.md") as f:
-        f.write(text.encode())
+    _common.write_table(args.out, text)
     _common.save_results(args.out, out, started=started)
     return out
 

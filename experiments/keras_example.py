@@ -26,7 +26,7 @@ import time
 
 import jax
 import optax
-from _common import load_images, parser, save_results
+from _common import finish_figure, load_images, parser, save_results
 
 from jdl import losses, metrics, models, train, viz
 
@@ -72,11 +72,7 @@ def plot(runs, path, title):
         ax_a.plot(epochs, r["history"]["val_accuracy"], marker="o", ms=3, label=name)
     ax_l.set(xlabel="epoch", ylabel="train loss (own scale)", yscale="log")
     ax_a.set(xlabel="epoch", ylabel="validation accuracy", ylim=(0, 1))
-    for ax in (ax_l, ax_a):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title, y=1.03)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, title, grid=(ax_l, ax_a), legend=(ax_l, ax_a), title_y=1.03)
 
 
 def main(argv=None) -> dict:

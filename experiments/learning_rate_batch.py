@@ -36,7 +36,6 @@ import optax
 
 import _common
 from jdl import losses, metrics, models, schedules, train, viz
-from jdl._io import atomic_write
 
 PARTS = ("lr", "batch", "schedules")
 
@@ -271,9 +270,7 @@ def main(argv=None) -> dict:
         plot_schedules(runs, args.out / "schedules.png", f"SGD schedules from lr {lr0} on {dataset}")
         text += table(f"Schedules (SGD from lr {lr0})", "schedule", runs)
 
-    print(text)
-    with atomic_write(args.out / "table.md") as f:
-        f.write(text.encode())
+    _common.write_table(args.out, text)
     _common.save_results(args.out, out, started=started)
     return out
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import optax
-from _common import load_images, parser, save_results
+from _common import finish_figure, load_images, parser, save_results, settings as _settings
 
 from jdl import losses, metrics, models, train, viz
 from jdl._io import atomic_write
@@ -89,10 +89,7 @@ def plot(reports: dict, path: Path, title: str) -> Path:
     low = min(min(r["winner"]["val_accuracy"], r["winner"]["test_accuracy"]) for r in reports.values())
     ax[1].set(ylim=(max(0.0, low - 0.05), 1.0), ylabel="accuracy",
               title="the winner: validation (used to choose) vs test (read once)")
-    for a in ax:
-        a.grid(alpha=0.3)
-    fig.suptitle(title)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, title, grid=ax)
 
 
 def main(argv=None) -> dict:
@@ -100,7 +97,6 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     train_data, val, test, name = load_images(args.quick, train_size=args.train_size,
                                               seed=args.seed, flatten=True)
-    print(f"data: {name}, train {train_data[0].shape}, val {val[0].shape}, test {test[0].shape}")
     grid = train.grid(learning_rate=args.lrs, weight_decay=args.weight_decays)
     n = len(grid["learning_rate"])
     spaces = {"learning_rate": ("log_uniform", min(args.lrs), max(args.lrs))}
@@ -137,14 +133,13 @@ def main(argv=None) -> dict:
                        "winner_val_above_mean_member": r["winner"]["best_val_accuracy_during_training"]
                        - r["mean_best_val_accuracy"]}
                for label, r in reports.items()}
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings = _settings(args)
     out = {"dataset": name, "n_train": len(train_data[0]), "n_val": len(val[0]),
            "n_test": len(test[0]), "settings": settings, "searches": reports, "summary": summary,
            "test_set_reads": len(reports)}
     save_results(args.out, out, started=started)
-    png = plot(reports, args.out / "model_selection.png",
+    plot(reports, args.out / "model_selection.png",
                f"MLP {[*args.hidden, 10]}, AdamW, {name}: grid vs random search")
-    print(f"wrote {png}")
     return out
 
 

@@ -28,7 +28,6 @@ import optax
 
 import _common
 from jdl import losses, metrics, models, optimizers, schedules, train, viz
-from jdl._io import atomic_write
 
 # name -> (label, jdl.optimizers.get keyword arguments); lr values are the usual textbook ones
 RUNS = {
@@ -177,9 +176,7 @@ def main(argv=None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     plot(results, args.out / "loss_curves.png",
          f"optimizers on {dataset}: {out['model']}, batch {args.batch_size}")
-    with atomic_write(args.out / "table.md") as f:
-        f.write(table(results).encode())
-    print(table(results))
+    _common.write_table(args.out, table(results))
     _common.save_results(args.out, out, started=started)
     return out
 

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import jax
 import numpy as np
-from _common import parser, save_results
+from _common import finish_figure, parser, save_results, settings as _settings
 
 from jdl import nn, viz
 
@@ -173,9 +173,7 @@ def plot(rows: dict, sweep_rows: list[dict], path: Path, title: str) -> Path:
     ax[1].set_xticks(sizes, [str(s) for s in sizes], minor=False)
     ax[1].set_xticks([], minor=True)
     ax[1].legend(fontsize=8)
-    for a in ax:
-        a.grid(alpha=0.3)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, grid=ax)
 
 
 def main(argv=None) -> dict:
@@ -197,16 +195,15 @@ def main(argv=None) -> dict:
                                  for n, v in deck.items()))
     fc, lc, cv = (rows[n]["weights"] for n in ("fully_connected", "locally_connected",
                                                "convolutional"))
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings = _settings(args)
     out = {"settings": settings, "layers": rows,
            "all_match": all(r["matches"] for r in rows.values()),
            "ratios": {"fully_over_local": fc / lc, "local_over_conv": lc / cv,
                       "fully_over_conv": fc / cv},
            "deck": deck, "sweep_weights": sweep_rows}
     save_results(args.out, out, started=started)
-    png = plot(rows, sweep_rows, args.out / "param_arithmetic.png",
+    plot(rows, sweep_rows, args.out / "param_arithmetic.png",
                f"{args.size}x{args.size} image: weights per layer type")
-    print(f"wrote {png}")
     if not out["all_match"]:
         raise SystemExit("param_arithmetic: a jdl count differs from its formula (see the table)")
     return out

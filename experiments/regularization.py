@@ -43,7 +43,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import optax
-from _common import load_images, parser, save_results
+from _common import finish_figure, load_images, parser, save_results, settings as _settings
 
 from jdl import data, losses, metrics, models, paths, regularizers, train, viz
 
@@ -185,10 +185,7 @@ def plot(results: dict, weights: dict, path: Path, title: str) -> Path:
     ax[3].set(xscale="log", yscale="log", xlabel="|w| (below 1e-10: first bin)", ylabel="count",
               title="weight magnitudes")
     ax[3].legend(fontsize=8)
-    for a in ax:
-        a.grid(alpha=0.3)
-    fig.suptitle(title)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, title, grid=ax)
 
 
 def main(argv=None) -> dict:
@@ -196,7 +193,6 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     train_data, val, test, name = load_images(args.quick, train_size=args.train_size,
                                               val_size=args.val_size, seed=args.seed)
-    print(f"data: {name}, train {train_data[0].shape}, val {val[0].shape}, test {test[0].shape}")
     results, weights = {}, {}
     for method in args.methods:
         results[method], weights[method] = run_method(method, args, (train_data, val, test))
@@ -214,13 +210,12 @@ def main(argv=None) -> dict:
         if "l1" in results:
             summary["l1_sparser_than_none"] = (results["l1"]["sparsity"]["all"]
                                                > base["sparsity"]["all"])
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings = _settings(args)
     out = {"dataset": name, "n_train": len(train_data[0]), "n_val": len(val[0]),
            "n_test": len(test[0]), "settings": settings, "methods": results, "summary": summary}
     save_results(args.out, out, started=started)
-    png = plot(results, weights, args.out / "regularization.png",
+    plot(results, weights, args.out / "regularization.png",
                f"MLP {[*args.hidden, 10]} on {len(train_data[0])} {name} examples")
-    print(f"wrote {png}")
     return out
 
 

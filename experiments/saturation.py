@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import load_images, parser, save_results
+from _common import finish_figure, load_images, parser, save_results
 
 from jdl import losses, metrics, models, train, viz
 
@@ -132,10 +132,7 @@ def plot_neuron(neuron, path):
             ax_c.plot(run["cost"], **style)
     ax_a.set(xlabel="epoch", ylabel="output a (target 0)", title="one sigmoid neuron, eta = 0.15")
     ax_c.set(xlabel="epoch", ylabel="cost", yscale="log")
-    for ax in (ax_a, ax_c):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, grid=(ax_a, ax_c), legend=(ax_a, ax_c))
 
 
 def plot_mlp(runs, target, path, title):
@@ -147,11 +144,7 @@ def plot_mlp(runs, target, path, title):
     ax_l.set(xlabel="step", ylabel="train cost (own scale)", yscale="log")
     ax_a.axhline(target, color="grey", lw=0.8, ls=":")
     ax_a.set(xlabel="step", ylabel="validation accuracy", ylim=(0, 1))
-    for ax in (ax_l, ax_a):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title, y=1.03)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, title, grid=(ax_l, ax_a), legend=(ax_l, ax_a), title_y=1.03)
 
 
 def main(argv=None) -> dict:

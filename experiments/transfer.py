@@ -50,7 +50,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import parser, save_results
+from _common import finish_figure, parser, save_results, settings as _settings
 
 from jdl import data, losses, metrics, models, regularizers, train, transfer, viz
 
@@ -371,11 +371,7 @@ def plot(results: dict, labels: list[int], path: Path, title: str) -> Path:
     for a in ax:
         a.minorticks_off()
         a.set_xticks(labels, [str(k) for k in labels])
-        a.grid(alpha=0.3)
-        if a.get_lines():
-            a.legend(fontsize=8)
-    fig.suptitle(title)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, title, grid=ax, legend=ax)
 
 
 def main(argv=None) -> dict:
@@ -408,7 +404,7 @@ def main(argv=None) -> dict:
                   f"train {np.mean([r['train_accuracy'] for r in runs]):.3f}  "
                   f"({sum(r['seconds'] for r in runs):.1f} s)")
     summary = summarize(results, labels)
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings = _settings(args)
     groups = runner.groups
     out = {"dataset": "fashion_mnist", "settings": settings, "pretrain": pre,
            "target": {"classes": args.target_classes, "pool": len(pool[0]), "n_test": len(test[0])},
@@ -416,10 +412,9 @@ def main(argv=None) -> dict:
                                        for g in ("frozen", "scaled", "full")},
            "methods": results, "summary": summary}
     save_results(args.out, out, started=started)
-    png = plot(results, labels, args.out / "transfer.png",
+    plot(results, labels, args.out / "transfer.png",
                f"fashion_cnn pretrained on classes {args.source_classes} (source test accuracy "
                f"{pre['test_accuracy']:.3f}) -> classes {args.target_classes}")
-    print(f"wrote {png}")
     return out
 
 

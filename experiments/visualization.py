@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import load_images, parser, save_results
+from _common import load_images, parser, save_results, settings as _settings
 
 from jdl import data, losses, metrics, models, train, transfer, viz
 
@@ -187,7 +187,6 @@ def main(argv=None) -> dict:
     if args.train_size is not None:
         train_data = (train_data[0][:args.train_size], train_data[1][:args.train_size])
     names = list(data.CLASS_NAMES[name])
-    print(f"data: {name}, train {train_data[0].shape}, val {val[0].shape}, test {test[0].shape}")
     model, ts, info = train_cnn(args, train_data, val, test)
     params, state = ts.params, ts.state
     print(f"trained: test accuracy {info['test_accuracy']:.4f} ({info['seconds']:.1f} s)")
@@ -276,7 +275,7 @@ def main(argv=None) -> dict:
                                  f"{args.content_weight:g}) with the Fashion-MNIST CNN's features "
                                  f"(no ImageNet weights offline)"))
 
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings = _settings(args)
     result = {
         "dataset": name, "class_names": names, "settings": settings,
         "n_train": len(train_data[0]), "n_val": len(val[0]), "n_test": len(x_test),

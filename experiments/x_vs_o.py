@@ -46,7 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import parser, save_results
+from _common import finish_figure, parser, save_results, settings as _settings
 
 from jdl import losses, metrics, nn, regularizers, train, viz
 
@@ -299,10 +299,7 @@ def plot_accuracy(results: dict, path: Path) -> Path:
     ax[0].set(xlabel="epoch", ylabel="test accuracy", title="X vs O: test accuracy per epoch")
     ax[1].set(xlabel="probability of a flipped pixel (test set)", ylabel="accuracy",
               title="robustness to pixel noise")
-    for a in ax:
-        a.grid(alpha=0.3)
-        a.legend(fontsize=8)
-    return viz.save_figure(fig, path)
+    return finish_figure(fig, path, grid=ax, legend=ax)
 
 
 def main(argv=None) -> dict:
@@ -335,7 +332,7 @@ def main(argv=None) -> dict:
         r = results[variant]
         print(f"{variant:8s} train {r['train_accuracy']:.4f}  test {r['test_accuracy']:.4f}  "
               f"by flip {r['accuracy_by_flip']}  ({r['seconds']:.1f} s)")
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+    settings = _settings(args)
     out = {"settings": settings, "classes": list(CLASSES), "kernels": list(KERNELS),
            "deck_check": check,
            "x_maps": {name: {"conv": np.round(maps["conv"][0, :, :, i], 4).tolist(),
