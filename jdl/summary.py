@@ -30,6 +30,7 @@ from typing import Iterator, NamedTuple, Sequence
 import jax
 
 from jdl.nn import Layer
+from jdl.nn._mode import wrapped_layer
 
 __all__ = ["Row", "Summary", "summary", "print_summary"]
 
@@ -93,6 +94,12 @@ def _leaf_macs(kind: str, in_shape, out_shape, params) -> int:
 
 def _walk(layer: Layer, key, shape, path: str, depth: int, rows: list[Row]):
     """Append the rows of `layer` and its descendants; return (output_shape, params, state, macs)."""
+    inner = wrapped_layer(layer)
+    if inner is not None:  # nn.eval_mode: the wrapped layer's rows, under the same paths
+        slot = len(rows)
+        result = _walk(inner, key, shape, path, depth, rows)
+        rows[slot] = rows[slot]._replace(kind=f"{layer.kind}({inner.kind})")
+        return result
     out, params, state = _abstract_init(layer, key, shape)
     slot = len(rows)
     rows.append(None)  # this layer's row, filled in once the children's MACs are known

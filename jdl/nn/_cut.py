@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from jdl.nn._layer import Layer
+from jdl.nn._mode import wrapped_layer
 
 
 def _child_index(model: Layer, name: str, path: str) -> int:
@@ -37,6 +38,14 @@ def _parts(path: str) -> list[str]:
 
 def _cut_apply(model: Layer, parts: list[str], path: str):
     """`apply(params, state, x, key, train) -> (y, new_state)` of the prefix ending at `parts`."""
+    inner = wrapped_layer(model)
+    if inner is not None:  # inside nn.eval_mode: the same paths, always train=False
+        run = _cut_apply(inner, parts, path)
+
+        def apply_eval(params, state, x, *, key=None, train=False):
+            return run(params, state, x, key=None, train=False)[0], state
+
+        return apply_eval
     i = _child_index(model, parts[0], path)
     name, child = model.children[i]
     inner = child.apply if len(parts) == 1 else _cut_apply(child, parts[1:], path)
@@ -82,6 +91,9 @@ def cut(model: Layer, path: str) -> Layer:
 
 
 def _subtree(model: Layer, parts: list[str], tree: dict, path: str) -> dict:
+    inner = wrapped_layer(model)
+    if inner is not None:
+        return _subtree(inner, parts, tree, path)
     i = _child_index(model, parts[0], path)
     name, child = model.children[i]
     out = {n: tree[n] for n, _ in _runs_before(model, i) if n in tree}

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from jdl.nn._layer import Layer
 
+EVAL_MODE = "eval_mode"
+
 
 def eval_mode(layer: Layer) -> Layer:
     """`layer` that always runs as with `train=False`, whatever the caller's `train` says.
@@ -29,8 +31,10 @@ def eval_mode(layer: Layer) -> Layer:
     or `transfer.attach_head(..., base_train=False)` for the Keras idiom
     `base_model(inputs, training=False)`.
 
-    The wrapper is a leaf to the tools that walk `children`: `summary` reports it as one row
-    (its MACs are not broken down), and `cut` cannot reach a child inside it.
+    The wrapper is transparent to paths: its one child (named "") is `layer`, and the tools
+    that walk `children` look through it (`wrapped_layer`): `jdl.summary` lists the layers
+    inside with their own paths and MACs (the wrapper's row reads `eval_mode(<kind>)`), and
+    `nn.cut` can cut inside it, where the cut runs in evaluation mode too.
     """
     if not isinstance(layer, Layer):
         raise TypeError(f"eval_mode: expected a jdl.nn.Layer, got {type(layer).__name__}")
@@ -40,4 +44,9 @@ def eval_mode(layer: Layer) -> Layer:
         y, _ = layer.apply(params, state, x, key=None, train=False)
         return y, state
 
-    return Layer(layer.init, apply, "eval_mode")
+    return Layer(layer.init, apply, EVAL_MODE, (("", layer),))
+
+
+def wrapped_layer(layer: Layer) -> Layer | None:
+    """The layer inside an `eval_mode` wrapper (same params and state paths), else None."""
+    return layer.children[0][1] if layer.kind == EVAL_MODE and layer.children else None

@@ -9,6 +9,7 @@ import optax
 import pytest
 
 from jdl import losses, nn, regularizers
+from jdl.summary import summary
 from jdl.train import TrainState, make_train_step
 
 
@@ -91,3 +92,37 @@ def test_frozen_block_keeps_params_and_statistics_bit_identical_while_the_rest_t
 def test_rejects_a_non_layer():
     with pytest.raises(TypeError, match="eval_mode: expected a jdl.nn.Layer, got function"):
         nn.eval_mode(lambda x: x)
+
+
+def _two_blocks(wrap):
+    def block(c):
+        return nn.serial({"conv": nn.Conv(c, 3), "bn": nn.BatchNorm(), "relu": nn.Relu()})
+
+    first = nn.eval_mode(block(3)) if wrap else block(3)
+    return nn.serial({"block1": first, "block2": block(4), "pool": nn.GlobalAvgPool(),
+                      "out": nn.Dense(2)})
+
+
+def test_summary_looks_through_the_wrapper():
+    """Same rows, paths, parameter and MAC counts as the unwrapped model; the row says so."""
+    shape = (1, 6, 6, 1)
+    plain, wrapped = summary(_two_blocks(False), shape), summary(_two_blocks(True), shape)
+    assert [r.path for r in wrapped.rows] == [r.path for r in plain.rows]
+    assert (wrapped.total_params, wrapped.total_macs) == (plain.total_params, plain.total_macs)
+    assert wrapped["block1"].kind == "eval_mode(serial)"
+    assert wrapped["block1/conv"].macs == plain["block1/conv"].macs == 36 * 9 * 3
+
+
+def test_cut_inside_the_wrapper_runs_in_eval_mode():
+    model = _two_blocks(True)
+    _, params, state = model.init(jax.random.key(0), (4, 6, 6, 1))
+    state = jax.tree.map(lambda v: v + 0.5, state)  # running statistics away from (0, 1)
+    x = jax.random.normal(jax.random.key(1), (4, 6, 6, 1))
+    cut = nn.cut(model, "block1/bn")
+    got, new_state = cut.apply(params, state, x, train=True)
+    conv = nn.Conv(3, 3).apply(params["block1"]["conv"], {}, x)[0]
+    want = nn.BatchNorm().apply(params["block1"]["bn"], state["block1"]["bn"], conv)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(new_state["block1"]["bn"]["mean"], state["block1"]["bn"]["mean"])
+    assert set(nn.cut_subtree(model, "block1/bn", params)) == {"block1"}
+    assert set(nn.cut_subtree(model, "block1/bn", params)["block1"]) == {"conv", "bn"}
