@@ -263,8 +263,8 @@ def main(argv=None) -> dict:
            "settings": settings, "imagenet": counts, "small": trained}
     save_results(args.out, out, started=started)
     plot(counts, trained, args.out / "alexnet_ablation.png",
-               f"AlexNet ablations (deck 001): small nets trained on {len(x_tr)} images, "
-               f"{args.epochs} epochs")
+         f"AlexNet ablations (deck 001): small nets trained on {len(x_tr)} images, "
+         f"{args.epochs} epochs")
     return out
 
 

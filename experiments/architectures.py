@@ -262,7 +262,7 @@ def main(argv=None) -> dict:
     write_table(args.out, text)
     save_results(args.out, out, started=started)
     plot(results, args.out / "architectures.png",
-               f"architectures on {len(x_tr)} {name} images, {args.epochs} epochs")
+         f"architectures on {len(x_tr)} {name} images, {args.epochs} epochs")
     return out
 
 

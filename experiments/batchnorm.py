@@ -155,7 +155,7 @@ def main(argv=None) -> dict:
            "seconds": seconds, "summary": summary}
     save_results(args.out, out, started=started)
     plot(results, args, steps_per_epoch, args.out / "batchnorm.png",
-               f"MLP {[*args.hidden, 10]}, SGD batch {args.batch_size}, {name}")
+         f"MLP {[*args.hidden, 10]}, SGD batch {args.batch_size}, {name}")
     return out
 
 

@@ -266,7 +266,7 @@ def main(argv=None) -> dict:
     save_results(args.out, out, started=started)
     widths = "-".join(map(str, args.widths))
     plot(results, args.depths, args.out / "depth.png",
-               f"plain vs residual CIFAR-style nets (widths {widths}) on {len(x_tr)} {name} images")
+         f"plain vs residual CIFAR-style nets (widths {widths}) on {len(x_tr)} {name} images")
     return out
 
 

@@ -146,7 +146,7 @@ def main(argv=None) -> dict:
            "settings": settings, "results": results, "summary": summary}
     save_results(args.out, out, started=started)
     plot(results, args, args.out / "dropout_at_test.png",
-               f"MLP {[*args.hidden, 10]}, dropout {args.rate}, {name}")
+         f"MLP {[*args.hidden, 10]}, dropout {args.rate}, {name}")
     return out
 
 

@@ -139,7 +139,7 @@ def main(argv=None) -> dict:
            "test_set_reads": len(reports)}
     save_results(args.out, out, started=started)
     plot(reports, args.out / "model_selection.png",
-               f"MLP {[*args.hidden, 10]}, AdamW, {name}: grid vs random search")
+         f"MLP {[*args.hidden, 10]}, AdamW, {name}: grid vs random search")
     return out
 
 

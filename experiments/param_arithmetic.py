@@ -203,7 +203,7 @@ def main(argv=None) -> dict:
            "deck": deck, "sweep_weights": sweep_rows}
     save_results(args.out, out, started=started)
     plot(rows, sweep_rows, args.out / "param_arithmetic.png",
-               f"{args.size}x{args.size} image: weights per layer type")
+         f"{args.size}x{args.size} image: weights per layer type")
     if not out["all_match"]:
         raise SystemExit("param_arithmetic: a jdl count differs from its formula (see the table)")
     return out

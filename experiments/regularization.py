@@ -215,7 +215,7 @@ def main(argv=None) -> dict:
            "n_test": len(test[0]), "settings": settings, "methods": results, "summary": summary}
     save_results(args.out, out, started=started)
     plot(results, weights, args.out / "regularization.png",
-               f"MLP {[*args.hidden, 10]} on {len(train_data[0])} {name} examples")
+         f"MLP {[*args.hidden, 10]} on {len(train_data[0])} {name} examples")
     return out
 
 

@@ -26,7 +26,10 @@ batch min(--batch-size, 5k) on the 5k images:
     features_conv     the same on the conv body's output ("features", 7 x 7 x 64 = 3,136)
     fine_tune         the pretrained network with a new logits layer; body at s * lr, the new
                       head at lr (transfer.fine_tune_optimizer, s = --pretrained-lr-scale)
-    fine_tune_frozen  the same with the first conv block frozen (--freeze)
+    fine_tune_frozen  the same with the first conv block frozen (--freeze): its tensors get
+                      no update and, since all of them are frozen, the block runs in
+                      evaluation mode (nn.eval_mode: its batch norm keeps the pretrained
+                      running statistics, as Keras runs a non-trainable BatchNorm)
 
 The feature classifier sees z = (h - mean) / std (statistics of the k x 5 training features)
 and minimizes mean cross-entropy + lambda / (2n) ||W||^2 (regularizers.l2, lambda = --head-l2
@@ -35,9 +38,8 @@ on the target test set for every (method, k, seed); reported as mean +- std over
 (population std, ddof 0). `summary` says whether the claim held: the best transfer method
 against scratch at the fewest labels, and fine-tuning against feature extraction as k grows.
 
-Writes `<out>/metrics.json` and `<out>/transfer.png`. Full mode on the 2-core CPU: about 7
-minutes unloaded (twice that with another job on the cores), estimated from short probes
-(docs/experiments/transfer.md).
+Writes `<out>/metrics.json` and `<out>/transfer.png`. Full mode on the 2-core CPU: 126-282 s
+measured (docs/experiments/transfer.md).
 """
 from __future__ import annotations
 
@@ -52,7 +54,7 @@ import numpy as np
 import optax
 from _common import finish_figure, parser, save_results, settings as _settings
 
-from jdl import data, losses, metrics, models, regularizers, train, transfer, viz
+from jdl import data, losses, metrics, models, nn, regularizers, train, transfer, viz
 
 METHODS = ("scratch", "features_fc", "features_conv", "fine_tune", "fine_tune_frozen")
 HEAD = "classifier/logits/*"  # the new 5-way head: never copied from the source model
@@ -228,6 +230,24 @@ def standardize(f: np.ndarray):
     return scale(f), scale
 
 
+def frozen_blocks_in_eval_mode(cnn: nn.Layer, shape: tuple, frozen) -> tuple[nn.Layer, list]:
+    """`fashion_cnn` rebuilt with every feature block whose tensors are all frozen wrapped in
+    `nn.eval_mode`, and the paths of those blocks. Same params and state trees as `cnn` (the
+    wrapper is transparent), so the pretrained tensors and the eval step are shared."""
+    _, params, _ = jax.eval_shape(lambda: cnn.init(jax.random.key(0), shape))
+    groups = transfer.fine_tune_groups(params, frozen=frozen, head=HEAD)
+    parts = dict(cnn.children)
+    blocks, wrapped = [], []
+    for name, block in parts["features"].children:
+        inside = [g for p, g in groups.items() if p.startswith(f"features/{name}/")]
+        if inside and all(g == "frozen" for g in inside):
+            block = nn.eval_mode(block)
+            wrapped.append(f"features/{name}")
+        blocks.append((name, block))
+    model = nn.serial(("features", nn.serial(*blocks)), ("classifier", parts["classifier"]))
+    return model, wrapped
+
+
 class Runner:
     """Builds every method's model, optimizer and steps once, so that the compiled chunks are
     reused by pretraining, seeds and label counts; `set_pretrained(params, state)`, then
@@ -247,7 +267,10 @@ class Runner:
                 optax.adam(args.lr), frozen=args.freeze, head=HEAD,
                 pretrained_lr_scale=args.pretrained_lr_scale),
         }
-        self.steps = {m: train.make_train_step(cnn, o, loss, metrics=acc)
+        self.frozen_cnn, self.eval_mode_blocks = frozen_blocks_in_eval_mode(
+            cnn, self.shape, args.freeze)
+        self.steps = {m: train.make_train_step(self.frozen_cnn if m == "fine_tune_frozen" else cnn,
+                                               o, loss, metrics=acc)
                       for m, o in self.opts.items()}
         self.head = models.logistic_regression(k)
         self.head_opt = optax.adam(args.head_lr)
@@ -299,6 +322,7 @@ class Runner:
             te = evaluate(ts, self.cnn_eval, self.test)
             if method == "fine_tune_frozen":
                 extra["frozen_unchanged"] = self.frozen_unchanged(ts.params)
+                extra["frozen_statistics_unchanged"] = self.frozen_statistics_unchanged(ts.state)
         return {"test_accuracy": te["accuracy"], "test_loss": te["loss"],
                 "train_accuracy": tr["accuracy"], "steps": steps, **extra,
                 "seconds": round(time.perf_counter() - started, 2)}
@@ -319,6 +343,16 @@ class Runner:
         old = dict(zip(self.groups, jax.tree.leaves(self.params)))
         return all(np.array_equal(np.asarray(new[p]), np.asarray(old[p]))
                    for p, g in self.groups.items() if g == "frozen")
+
+    def frozen_statistics_unchanged(self, state) -> bool:
+        """The batch-norm statistics of the blocks run in eval mode equal the pretrained ones."""
+        def block(tree, path):
+            for part in path.split("/"):
+                tree = tree[part]
+            return jax.tree.leaves(tree)
+        return all(np.array_equal(np.asarray(a), np.asarray(b))
+                   for path in self.eval_mode_blocks
+                   for a, b in zip(block(state, path), block(self.state, path)))
 
 
 def summarize(results: dict, labels: list[int]) -> dict:
@@ -410,11 +444,12 @@ def main(argv=None) -> dict:
            "target": {"classes": args.target_classes, "pool": len(pool[0]), "n_test": len(test[0])},
            "fine_tune_frozen_groups": {g: sum(v == g for v in groups.values())
                                        for g in ("frozen", "scaled", "full")},
+           "fine_tune_frozen_eval_mode_blocks": runner.eval_mode_blocks,
            "methods": results, "summary": summary}
     save_results(args.out, out, started=started)
     plot(results, labels, args.out / "transfer.png",
-               f"fashion_cnn pretrained on classes {args.source_classes} (source test accuracy "
-               f"{pre['test_accuracy']:.3f}) -> classes {args.target_classes}")
+         f"fashion_cnn pretrained on classes {args.source_classes} (source test accuracy "
+         f"{pre['test_accuracy']:.3f}) -> classes {args.target_classes}")
     return out
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import optax
 import pytest
 
-from jdl import data, losses, metrics, nn, train, transfer
+from jdl import data, losses, metrics, models, nn, train, transfer
 
 METHODS = ["scratch", "features_fc", "features_conv", "fine_tune", "fine_tune_frozen"]
 
@@ -42,7 +42,11 @@ def test_every_method_and_label_count_ran(outputs):
             assert run["steps"] >= 12  # --steps 12, whole epochs
     assert m["methods"]["features_fc"]["10"]["runs"][0]["feature_dim"] == 32  # quick: fc 32
     assert m["methods"]["features_conv"]["10"]["runs"][0]["feature_dim"] == 14 * 14 * 8
-    assert m["methods"]["fine_tune_frozen"]["10"]["runs"][0]["frozen_unchanged"] is True
+    frozen_run = m["methods"]["fine_tune_frozen"]["10"]["runs"][0]
+    assert frozen_run["frozen_unchanged"] is True
+    # block1 is wholly frozen, so it ran in nn.eval_mode: its batch norm kept its statistics
+    assert m["fine_tune_frozen_eval_mode_blocks"] == ["features/block1"]
+    assert frozen_run["frozen_statistics_unchanged"] is True
     # quick: one conv block (conv w, b, bn scale, offset) frozen; fc w, b scaled; logits full
     assert m["fine_tune_frozen_groups"] == {"frozen": 4, "scaled": 2, "full": 2}
     assert m["run"]["versions"]["jax"]
@@ -139,3 +143,23 @@ def test_bad_arguments(outputs):
 
 def test_plot_written(outputs):
     assert (outputs[0] / "transfer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_frozen_blocks_in_eval_mode(outputs):
+    """Only wholly frozen blocks are wrapped; the trees and the eval-mode outputs are the
+    unwrapped model's."""
+    module = outputs[1]
+    cnn = models.fashion_cnn(5, widths=(4, 8), dense=8)
+    shape = (2, 28, 28, 1)
+    model, wrapped = module.frozen_blocks_in_eval_mode(cnn, shape, ["features/block1/*"])
+    assert wrapped == ["features/block1"]
+    assert module.frozen_blocks_in_eval_mode(cnn, shape, ["features/block1/conv/*"])[1] == []
+    _, params, state = cnn.init(jax.random.key(0), shape)
+    _, params2, state2 = model.init(jax.random.key(0), shape)
+    assert jax.tree.structure((params, state)) == jax.tree.structure((params2, state2))
+    x = jax.random.uniform(jax.random.key(1), shape)
+    np.testing.assert_array_equal(model.apply(params, state, x)[0], cnn.apply(params, state, x)[0])
+    _, new_state = model.apply(params, state, x, key=jax.random.key(2), train=True)
+    assert new_state["features"]["block1"] is state["features"]["block1"]
+    assert not np.array_equal(new_state["features"]["block2"]["bn"]["mean"],
+                              state["features"]["block2"]["bn"]["mean"])
