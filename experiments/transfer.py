@@ -43,18 +43,17 @@ measured (docs/experiments/transfer.md).
 """
 from __future__ import annotations
 
-import functools
 import math
 import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from _common import finish_figure, parser, save_results, settings as _settings
 
 from jdl import data, losses, metrics, models, nn, regularizers, train, transfer, viz
+from jdl.paths import paths
 
 METHODS = ("scratch", "features_fc", "features_conv", "fine_tune", "fine_tune_frozen")
 HEAD = "classifier/logits/*"  # the new 5-way head: never copied from the source model
@@ -160,27 +159,6 @@ def few_labels(y: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-@functools.lru_cache(maxsize=None)
-def _compiled_init(model, shape: tuple):
-    return jax.jit(lambda k: model.init(k, shape)[1:])
-
-
-def init_state(model, optimizer, key, shape: tuple) -> train.TrainState:
-    """`train.init_train_state(model, optimizer, key, shape)`, same key split and values, with
-    one compiled init per (model, shape): the library's jits a new lambda on every call, a
-    1-3 s recompile on the 2-core CPU for each of the dozens of runs here."""
-    init_key, run_key = jax.random.split(key)
-    params, state = _compiled_init(model, tuple(shape))(init_key)
-    return train.TrainState(params, state, optimizer.init(params), jnp.zeros((), jnp.int32),
-                            run_key)
-
-
-def evaluate(ts, eval_step, xy, **kw) -> dict:
-    """`train.evaluate` without the optimizer state, which the eval step never reads: the
-    fine-tuning optimizers' state trees differ from Adam's, and each would recompile it."""
-    return train.evaluate(ts._replace(opt_state=None), eval_step, xy, **kw)
-
-
 def fit_steps(ts, step, xy, args):
     """Train for about `args.steps` steps of `args.batch_size` (whole epochs): (ts, steps run)."""
     n = len(xy[0])
@@ -202,14 +180,15 @@ def pretrain(runner: "Runner", args, src, src_test):
         ts = train.TrainState(params, state, None, 0, jax.random.key(args.seed))
         epochs = 0
     else:
-        ts = init_state(cnn, runner.opts["scratch"], jax.random.key(args.seed), shape)
+        ts = train.init_train_state(cnn, runner.opts["scratch"], jax.random.key(args.seed),
+                                    shape)
         ts, _ = train.fit(ts, runner.steps["scratch"], src, epochs=args.pretrain_epochs,
                           batch_size=args.pretrain_batch_size, verbose=0,
                           steps_per_call=args.steps_per_call)
         epochs = args.pretrain_epochs
         if args.save_pretrained is not None:
             print(f"wrote {transfer.save_pretrained(args.save_pretrained, ts.params, ts.state)}")
-    test = evaluate(ts, runner.cnn_eval, src_test)
+    test = train.evaluate(ts, runner.cnn_eval, src_test)
     info = {"classes": args.source_classes, "n_test": len(src_test[0]),
             "n_train": len(src[0]) if args.load_pretrained is None else None,
             "epochs": epochs, "test_accuracy": test["accuracy"], "test_loss": test["loss"],
@@ -307,19 +286,20 @@ class Runner:
         extra = {}
         if method.startswith("features"):
             f, scale = standardize(self.features(method, x))
-            ts = init_state(self.head, self.head_opt, key, (1, *f.shape[1:]))
+            ts = train.init_train_state(self.head, self.head_opt, key, (1, *f.shape[1:]))
             ts, steps = fit_steps(ts, self.head_step(len(f)), (f, y), self.args)
-            tr = evaluate(ts, self.head_eval, (f, y), batch_size=bs)
-            te = evaluate(ts, self.head_eval, (scale(self.test_features(method)), self.test[1]))
+            tr = train.evaluate(ts, self.head_eval, (f, y), batch_size=bs)
+            te = train.evaluate(ts, self.head_eval,
+                                (scale(self.test_features(method)), self.test[1]))
             extra["feature_dim"] = int(f.shape[1])
         else:
             opt = self.opts[method]
-            ts = init_state(self.cnn, opt, key, self.shape)
+            ts = train.init_train_state(self.cnn, opt, key, self.shape)
             if method != "scratch":
                 ts = self.transplanted(ts, opt)
             ts, steps = fit_steps(ts, self.steps[method], (x, y), self.args)
-            tr = evaluate(ts, self.cnn_eval, (x, y), batch_size=bs)
-            te = evaluate(ts, self.cnn_eval, self.test)
+            tr = train.evaluate(ts, self.cnn_eval, (x, y), batch_size=bs)
+            te = train.evaluate(ts, self.cnn_eval, self.test)
             if method == "fine_tune_frozen":
                 extra["frozen_unchanged"] = self.frozen_unchanged(ts.params)
                 extra["frozen_statistics_unchanged"] = self.frozen_statistics_unchanged(ts.state)
@@ -346,13 +326,10 @@ class Runner:
 
     def frozen_statistics_unchanged(self, state) -> bool:
         """The batch-norm statistics of the blocks run in eval mode equal the pretrained ones."""
-        def block(tree, path):
-            for part in path.split("/"):
-                tree = tree[part]
-            return jax.tree.leaves(tree)
-        return all(np.array_equal(np.asarray(a), np.asarray(b))
-                   for path in self.eval_mode_blocks
-                   for a, b in zip(block(state, path), block(self.state, path)))
+        new, old = (dict(zip(paths(t), jax.tree.leaves(t))) for t in (state, self.state))
+        inside = tuple(f"{block}/" for block in self.eval_mode_blocks)
+        return all(np.array_equal(np.asarray(new[p]), np.asarray(old[p]))
+                   for p in old if p.startswith(inside))
 
 
 def summarize(results: dict, labels: list[int]) -> dict:
