@@ -43,8 +43,9 @@ def settings(case: str, quick: bool) -> dict:
     if case == "population":
         # inputs: 64 features (digits-sized, 8x8: the per-step overhead dominates) and 784
         # (Fashion-MNIST-sized: the first layer's matmul dominates, so batching members gains less)
-        return dict(batch=32, sizes=(64, 64, 10), members=(1, 8, 32), inputs=(64, 784),
-                    steps=10 if quick else 200, repeats=1 if quick else 3, n_batches=8)
+        # devices: extra rows with the population spread over that many simulated CPU devices
+        return dict(batch=32, sizes=(64, 64, 10), members=(1, 8, 32), inputs=(64, 784), devices=(2, 4),
+                    steps=10 if quick else 200, repeats=1 if quick else 5, n_batches=8)
     raise ValueError(f"unknown case {case!r}")
 
 

@@ -2,6 +2,8 @@
 rates, batch 32, random data on the device, the batch shared by all members) trained
 
 - together: `jdl.train.init_population` + `make_population_step` (one vmapped, jitted call per step);
+  rows with `devices=D` first spread the members over D simulated CPU devices (`shard_population`;
+  run.py sets `--xla_force_host_platform_device_count=D` for that row's process);
 - one after another: the same N members (`member(pop, i)`), each trained `steps` steps with the
   same jitted single step (`make_train_step`, donated).
 
@@ -25,8 +27,11 @@ def run_row(case: str, row: str, quick: bool, data_dir: str) -> dict:
     from jdl import losses, models, train
 
     cfg = bc.settings("population", quick)
-    inputs, members = row.split()
-    d, n = int(inputs.removeprefix("in=")), int(members.removeprefix("N="))
+    fields = dict(field.split("=") for field in row.split())
+    d, n, devices = int(fields["in"]), int(fields["N"]), int(fields.get("devices", 1))
+    if len(jax.devices()) < devices:
+        raise ValueError(f"row {row!r}: expected {devices} devices, JAX sees {len(jax.devices())} "
+                         f"(set XLA_FLAGS=--xla_force_host_platform_device_count={devices})")
     steps, repeats = cfg["steps"], cfg["repeats"]
     rng = np.random.default_rng(0)
     batches = [(jax.device_put(rng.random((cfg["batch"], d), dtype=np.float32)),
@@ -42,6 +47,10 @@ def run_row(case: str, row: str, quick: bool, data_dir: str) -> dict:
     single = jax.jit(plain, donate_argnums=0)
     pop_step = train.make_population_step(plain)
     members = [train.member(pop, i) for i in range(n)]
+    pop_batches = batches
+    if devices > 1:
+        pop = train.shard_population(pop, devices)
+        pop_batches = train.replicate(batches, train.population_mesh(pop))
 
     def timed(fn):
         t = time.perf_counter()
@@ -62,19 +71,21 @@ def run_row(case: str, row: str, quick: bool, data_dir: str) -> dict:
 
     def first_pop():
         nonlocal pop
-        pop, logs = pop_step(pop, batches[0])
+        pop, logs = pop_step(pop, pop_batches[0])
         return logs
     compile_pop = timed(first_pop)
 
     def together():
         nonlocal pop
         for s in range(steps):
-            pop, logs = pop_step(pop, batches[s % len(batches)])
+            pop, logs = pop_step(pop, pop_batches[s % len(batches)])
         return pop
 
-    seq_rates = [n * steps / timed(sequential) for _ in range(repeats)]
-    pop_rates = [n * steps / timed(together) for _ in range(repeats)]
-    return dict(members=n, inputs=d, steps=steps, repeats=repeats, batch=cfg["batch"], sizes=list(cfg["sizes"]),
+    seq_rates, pop_rates = [], []
+    for _ in range(repeats):   # interleaved, so a slow spell of the machine hits both alike
+        seq_rates.append(n * steps / timed(sequential))
+        pop_rates.append(n * steps / timed(together))
+    return dict(members=n, inputs=d, devices=devices, steps=steps, repeats=repeats, batch=cfg["batch"], sizes=list(cfg["sizes"]),
                 population_member_steps_per_s=max(pop_rates), sequential_member_steps_per_s=max(seq_rates),
                 ratio=max(pop_rates) / max(seq_rates), population_rates=pop_rates,
                 sequential_rates=seq_rates, compile_population_s=compile_pop,

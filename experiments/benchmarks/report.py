@@ -63,15 +63,17 @@ def table(case: str, result: dict) -> str:
                        f"{_f(r['compile_s'], 2)} | {_f(r['peak_rss_mb'], 0)} | {r.get('note', '')} |")
     else:
         out.append(f"Settings: {s['steps']} steps per member, best of {s['repeats']}. Together: "
-                   "`init_population` + `make_population_step` (one vmapped call per step); one after "
+                   "`init_population` + `make_population_step` (one vmapped call per step; with 2 "
+                   "devices, `shard_population` over 2 simulated CPU devices); one after "
                    "another: the same members, each trained alone with the same jitted single step.")
-        out += ["", "| inputs | N | together member-steps/s | one after another member-steps/s | ratio | "
-                "compile s (vmapped / single) | peak RSS MB |", "|---" * 7 + "|"]
+        out += ["", "| inputs | N | devices | together member-steps/s | one after another member-steps/s | "
+                "ratio | compile s (vmapped / single) | peak RSS MB |", "|---" * 8 + "|"]
         for name, r in rows.items():
             if r.get("status") != "ok":
-                out.append(f"| {name} | {r.get('status')} |  |  |  |  |  |")
+                out.append(f"| {name} | {r.get('status')} |  |  |  |  |  |  |")
                 continue
-            out.append(f"| {r['inputs']} | {r['members']} | {_f(r['population_member_steps_per_s'])} | "
+            out.append(f"| {r['inputs']} | {r['members']} | {r.get('devices', 1)} | "
+                       f"{_f(r['population_member_steps_per_s'])} | "
                        f"{_f(r['sequential_member_steps_per_s'])} | {_f(r['ratio'], 2)} | "
                        f"{_f(r['compile_population_s'], 2)} / {_f(r['compile_single_s'], 2)} | "
                        f"{_f(r['peak_rss_mb'], 0)} |")

@@ -48,7 +48,9 @@ PACKAGES = ("jax", "jaxlib", "optax", "flax", "numpy", "torch", "jdl")
 def rows_for(case: str, quick: bool) -> tuple[str, ...]:
     if case == "population":
         cfg = bc.settings(case, quick)
-        return tuple(f"in={d} N={n}" for d in cfg["inputs"] for n in cfg["members"])
+        rows = [f"in={d} N={n}" for d in cfg["inputs"] for n in cfg["members"]]
+        rows += [f"in={d} N={max(cfg['members'])} devices={k}" for d in cfg["inputs"] for k in cfg["devices"]]
+        return tuple(rows)
     return importlib.import_module(MODULES[case]).ROWS
 
 
@@ -67,9 +69,13 @@ def run_child(case: str, row: str, args, data_dir: str, tmp: str) -> dict:
     out = os.path.join(tmp, f"{case}-{row}.json")
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", case, row,
            "--data-dir", data_dir, "--child-out", out] + (["--quick"] if args.quick else [])
+    env = dict(os.environ)
+    if "devices=" in row:   # simulated CPU devices must be set before JAX starts in the child
+        count = row.split("devices=")[1].split()[0]
+        env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + f" --xla_force_host_platform_device_count={count}").strip()
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"status": "timeout", "note": f"killed after {args.timeout} s"}
     if proc.returncode != 0 or not os.path.exists(out):

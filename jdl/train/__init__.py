@@ -25,7 +25,9 @@ from jdl.train._population import ensemble_predict as ensemble_predict
 from jdl.train._population import init_population as init_population
 from jdl.train._population import make_population_step as make_population_step
 from jdl.train._population import member as member
+from jdl.train._population import population_mesh as population_mesh
 from jdl.train._population import set_hyperparams as set_hyperparams
+from jdl.train._population import shard_population as shard_population
 from jdl.train._population_fit import evaluate_population as evaluate_population
 from jdl.train._population_fit import fit_population as fit_population
 from jdl.train._search import best_member as best_member
@@ -46,6 +48,7 @@ __all__ = [
     "make_train_step", "make_eval_step", "make_steps",
     "fit", "evaluate", "predict", "Callback", "EarlyStopping", "ReduceLROnPlateau",
     "init_population", "set_hyperparams", "make_population_step", "member", "ensemble_predict",
+    "shard_population", "population_mesh",
     "fit_population", "evaluate_population", "grid", "random_search", "results_table",
     "format_table", "best_member",
     "make_mesh", "replicate", "local",

@@ -37,8 +37,12 @@ from jdl.train._state import TrainState, dropout_key
 AXIS = "batch"
 
 
-def make_mesh(devices: int | Sequence[jax.Device] | Mesh) -> Mesh:
-    """A 1-D mesh with axis "batch" (Auto axis type) over `devices` (a count, a list, or a Mesh)."""
+def make_mesh(devices: int | Sequence[jax.Device] | Mesh, axis: str = AXIS) -> Mesh:
+    """A 1-D mesh with axis `axis` (Auto axis type) over `devices` (a count, a list, or a Mesh).
+
+    The default axis "batch" is the one data parallelism shards; populations use "members".
+    A Mesh passed in is returned as it is.
+    """
     if isinstance(devices, Mesh):
         return devices
     available = jax.devices()
@@ -48,13 +52,13 @@ def make_mesh(devices: int | Sequence[jax.Device] | Mesh) -> Mesh:
                              f"got {devices}")
         devices = available[:devices]
     devices = list(devices)
-    return jax.make_mesh((len(devices),), (AXIS,), axis_types=(AxisType.Auto,), devices=devices)
+    return jax.make_mesh((len(devices),), (axis,), axis_types=(AxisType.Auto,), devices=devices)
 
 
-def _put(leaf, sharding: NamedSharding):
+def place(leaf, sharding: NamedSharding):
     """Place `leaf` (the same value in every process) with `sharding`, copying it."""
     if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):  # typed keys travel as their raw data
-        data = _put(jax.random.key_data(leaf), sharding)
+        data = place(jax.random.key_data(leaf), sharding)
         return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
     if sharding.is_fully_addressable:
         return jax.device_put(jnp.copy(leaf), sharding)
@@ -67,7 +71,7 @@ def replicate(tree, mesh: Mesh):
     """A copy of `tree` on every device of `mesh` (a copy, so donating it never deletes the
     original). Works across processes too, when every process passes the same values."""
     sharding = NamedSharding(mesh, P())
-    return jax.tree.map(lambda leaf: _put(jnp.asarray(leaf), sharding), tree)
+    return jax.tree.map(lambda leaf: place(jnp.asarray(leaf), sharding), tree)
 
 
 def local(tree):

@@ -10,6 +10,9 @@ same seed and hyper-parameters.
                           hyperparams={"learning_rate": jnp.logspace(-4, -1, 8)})
     step = make_population_step(make_train_step(model, optimizer, loss, jit=False))
     pop, logs = step(pop, (x, y))          # every member sees the same batch; logs are (N,)
+
+Over several devices, `shard_population(pop, devices)` splits the member axis across them (deck
+001's grid search on "lots of GPUs"): the same step then runs each device's members there.
 """
 from __future__ import annotations
 
@@ -19,9 +22,13 @@ import jax
 import jax.numpy as jnp
 import optax
 from jax import Array
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jdl.nn import Layer
+from jdl.train import _parallel as parallel
 from jdl.train._state import TrainState, init_train_state
+
+MEMBERS = "members"
 
 
 def init_population(model: Layer, optimizer: optax.GradientTransformation, keys: Array,
@@ -69,11 +76,48 @@ def make_population_step(train_step: Callable, *, jit: bool = True) -> Callable:
 
     The batch is shared (`in_axes=(0, None)`): every member sees the same examples, and its
     own dropout keys come from its own `ts.key`. Returns `step(pop, batch) -> (pop, logs)` with
-    (N,) logs, jitted with the population donated.
+    (N,) logs, jitted with the population donated. A population from `shard_population` runs
+    spread over its devices (jit follows its sharding; pass the batch as NumPy arrays).
     """
     train_step = getattr(train_step, "__wrapped__", train_step)
     step = jax.vmap(train_step, in_axes=(0, None))
     return jax.jit(step, donate_argnums=0) if jit else step
+
+
+def shard_population(population: TrainState,
+                     devices: int | Sequence[jax.Device] | Mesh) -> TrainState:
+    """Spread the members over devices: with N members and D devices, each device holds N / D.
+
+    Every leaf's leading member axis is split over a 1-D mesh (axis "members", or the axis of
+    a 1-D `Mesh` passed in). `make_population_step`, `fit_population`, `evaluate_population`
+    and `ensemble_predict` take the result as they take a one-device population: `jit`
+    follows the input sharding, so each device trains its own members. Members are
+    independent, so, unlike data parallelism, the compiled step has no cross-device
+    communication at all (the tests check its HLO for collectives); the batch is copied to
+    every device (pass NumPy arrays, or `replicate(batch, population_mesh(pop))`).
+
+    Returns a copy; member i is still member i (`member(pop, i)` gathers it to one device).
+    Raises ValueError if N is not a multiple of D (uneven shards would need padding members).
+    """
+    mesh = parallel.make_mesh(devices, MEMBERS)
+    if len(mesh.axis_names) != 1:
+        raise ValueError(f"devices: expected a 1-D mesh (members are split along one axis), "
+                         f"got a mesh with axes {mesh.axis_names}")
+    n, d = population.step.shape[0], mesh.devices.size
+    if n % d:
+        raise ValueError(f"devices: expected a device count that divides the {n} members, got "
+                         f"{d} devices ({n} % {d} = {n % d}); use a population of "
+                         f"{n + d - n % d} or {d} devices that divide {n}")
+    sharding = NamedSharding(mesh, P(mesh.axis_names[0]))
+    return jax.tree.map(lambda leaf: parallel.place(leaf, sharding), population)
+
+
+def population_mesh(population: TrainState) -> Mesh | None:
+    """The mesh a population is spread over by `shard_population`, or None on one device."""
+    sharding = getattr(population.step, "sharding", None)
+    if isinstance(sharding, NamedSharding) and sharding.mesh.devices.size > 1:
+        return sharding.mesh
+    return None
 
 
 def member(population: TrainState, i: int) -> TrainState:

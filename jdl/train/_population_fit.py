@@ -24,7 +24,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from jdl.train import _parallel as parallel
 from jdl.train._loop import _check_batch_size, _check_pair, _chunk_length, _padded_batches
+from jdl.train._population import population_mesh, shard_population
 from jdl.train._state import TrainState, shuffle_key
 
 
@@ -114,7 +116,7 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
                    batch_size: int, val_data: tuple | None = None, eval_step: Callable | None = None,
                    patience: int | None = None, monitor: str = "val_loss", mode: str = "auto",
                    min_delta: float = 0.0, restore_best: bool = True, steps_per_call: int = 4,
-                   eval_batch_size: int = 1000, verbose: int = 1,
+                   eval_batch_size: int = 1000, devices=None, verbose: int = 1,
                    log: Callable[[str], None] = print) -> tuple[TrainState, dict[str, np.ndarray]]:
     """Train every member of `pop` for up to `epochs` epochs; validate all members each epoch.
 
@@ -130,6 +132,10 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
       monitor, mode, min_delta: what counts as an improvement ("auto": max for names with "acc").
       restore_best: with `patience`, each member ends with the TrainState of its best epoch
         (exactly what `fit(..., callbacks=[EarlyStopping(..., restore_best=True)])` returns).
+      devices: None (where `pop` lives), a device count, a list of devices or a 1-D Mesh:
+        the members are spread over them with `shard_population` (N must be a multiple of
+        the device count) and the training data is copied to each. A population already
+        sharded that way needs no `devices`. The results equal the one-device run's.
 
     Returns:
       `(pop, history)`: history maps each metric to an `(epochs_run, N)` array, plus
@@ -158,7 +164,13 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
     num_batches = n // batch_size
     k = _chunk_length(num_batches, _check_batch_size(steps_per_call, n, "steps_per_call"))
     run_chunk = _make_population_chunk(getattr(train_step, "__wrapped__", train_step), k)
-    x, y = jax.device_put(x), jax.device_put(y)
+    if devices is not None:
+        pop = shard_population(pop, devices)
+    mesh = population_mesh(pop)
+    if mesh is None:
+        x, y = jax.device_put(x), jax.device_put(y)
+    else:
+        x, y = parallel.replicate((x, y), mesh)
 
     sign = 1.0 if mode == "min" else -1.0   # compare sign * value: lower is better
     best_value = np.full(n_members, math.inf)
@@ -178,7 +190,9 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
             xs, ys = _gather_members(x, y, perms, np.int32(c * k * batch_size), k, batch_size)
             pop, logs = run_chunk(pop, xs, ys, active_device)
             chunks.append(logs)
-            if c >= 2:
+            if mesh is not None:   # multi-device loops wait for each call (research notes)
+                jax.block_until_ready(logs["loss"])
+            elif c >= 2:
                 jax.block_until_ready(chunks[c - 2]["loss"])
         epoch_logs = {name: np.asarray(jnp.mean(jnp.concatenate([c[name] for c in chunks], 1), 1))
                       for name in chunks[0]}

@@ -46,11 +46,14 @@ def test_quick_small_and_population(tmp_path):
                  "ratio_to_pure_jax")
     assert small["flax-nnx"]["status"] == small["pytorch"]["status"] == "skipped"
     population = results["cases"]["population"]["rows"]
-    assert set(population) == {f"in={d} N={n}" for d in (64, 784) for n in (1, 8, 32)}
+    assert set(population) == ({f"in={d} N={n}" for d in (64, 784) for n in (1, 8, 32)}
+                               | {f"in={d} N=32 devices={k}" for d in (64, 784) for k in (2, 4)})
     for name, row in population.items():
         positive(row, "population_member_steps_per_s", "sequential_member_steps_per_s", "ratio",
                  "compile_population_s", "compile_single_s", "peak_rss_mb")
-        assert row["members"] == int(name[2:])
+        fields = dict(field.split("=") for field in name.split())
+        assert (row["inputs"], row["members"], row["devices"]) == (
+            int(fields["in"]), int(fields["N"]), int(fields.get("devices", 1)))
     md = (tmp_path / "benchmarks.md").read_text()
     assert "| jdl-step |" in md and "| 32 |" in md
 
