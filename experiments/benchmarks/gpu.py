@@ -93,6 +93,7 @@ def main(argv=None) -> dict:
     if not args.skip_resnet:
         size, batch, steps = (64, 8, 2) if args.quick else (224, 128, 20)
         result["resnet50"] = resnet50_rows(size, batch, steps)
+        write_json(args.out / "gpu.json", result)   # kept if the run is stopped from outside
     result["fashion_cnn"] = cnn_rows((64, 128, 256), 3 if args.quick else 30)
     write_json(args.out / "gpu.json", result)
     return result

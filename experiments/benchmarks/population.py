@@ -29,6 +29,8 @@ def run_row(case: str, row: str, quick: bool, data_dir: str) -> dict:
     cfg = bc.settings("population", quick)
     fields = dict(field.split("=") for field in row.split())
     d, n, devices = int(fields["in"]), int(fields["N"]), int(fields.get("devices", 1))
+    if devices > 1 and jax.default_backend() != "cpu":
+        return {"status": "skipped", "note": "simulated devices are a CPU-only setting"}
     if len(jax.devices()) < devices:
         raise ValueError(f"row {row!r}: expected {devices} devices, JAX sees {len(jax.devices())} "
                          f"(set XLA_FLAGS=--xla_force_host_platform_device_count={devices})")

@@ -70,7 +70,7 @@ def table(case: str, result: dict) -> str:
                 "ratio | compile s (vmapped / single) | peak RSS MB |", "|---" * 8 + "|"]
         for name, r in rows.items():
             if r.get("status") != "ok":
-                out.append(f"| {name} | {r.get('status')} |  |  |  |  |  |  |")
+                out.append(f"| {name} | {r.get('status')} |  |  |  |  |  | {r.get('note', '')} |")
                 continue
             out.append(f"| {r['inputs']} | {r['members']} | {r.get('devices', 1)} | "
                        f"{_f(r['population_member_steps_per_s'])} | "

@@ -59,7 +59,8 @@ def child_main(case: str, row: str, quick: bool, data_dir: str, out: str) -> Non
     t0 = time.perf_counter()
     module = importlib.import_module(MODULES[case])
     result = module.run_row(case, row, quick, data_dir)
-    result.update(status="ok", case=case, row=row, peak_rss_mb=bc.peak_rss_mb(),
+    result.setdefault("status", "ok")   # a row may say "skipped" (with a note) instead
+    result.update(case=case, row=row, peak_rss_mb=bc.peak_rss_mb(),
                   wall_s=time.perf_counter() - t0,
                   device="cpu (torch eager)" if row == "pytorch" else bc.jax_device())
     Path(out).write_text(json.dumps(result))
@@ -171,6 +172,11 @@ def main(argv=None) -> dict:
                     rate = r.get("steps_per_s") or r.get("population_member_steps_per_s")
                     print(f"{r['status']}" + (f", {rate:,.1f} steps/s, {r['process_s']:.1f} s" if rate else ""))
                     results["device"] = results["device"] or (r.get("device") if row != "pytorch" else None)
+                    # the rows so far, so a run stopped from outside keeps what it measured
+                    results["cases"][case] = {"settings": bc.settings(case, args.quick), "rows": rows,
+                                              "partial": True}
+                    results["total_s"] = time.perf_counter() - t_start
+                    write(results, args.out)
             report.add_ratios(case, rows)
             results["cases"][case] = {"settings": bc.settings(case, args.quick), "rows": rows}
             results["total_s"] = time.perf_counter() - t_start

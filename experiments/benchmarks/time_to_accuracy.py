@@ -4,17 +4,24 @@ first reaches each target (default 91% and 93%).
     python experiments/benchmarks/time_to_accuracy.py                 # CPU figures in docs/benchmarks.md
     python experiments/benchmarks/time_to_accuracy.py --quick         # seconds, random tiny data
     python experiments/benchmarks/time_to_accuracy.py --widths 64 128 --epochs 20 --targets 0.94
+    python experiments/benchmarks/time_to_accuracy.py --model resnet --depth 20 --widths 32 64 128 \
+        --optimizer sgd --lr 0.1 --weight-decay 5e-4 --batch-size 256 --epochs 30 --targets 0.93 0.94
+                                                                      # the GPU recipe (gpu_checks.sh)
 
 Recipe (one run; the clock starts before `init_train_state`, so every compile is counted):
-`jdl.models.fashion_cnn(widths, dense, dropout)`, the 60,000 training images (no validation
+`jdl.models.fashion_cnn(widths, dense, dropout)` or, with `--model resnet`,
+`jdl.models.cifar_resnet(depth, widths=...)` (three widths), the 60,000 training images (no validation
 split: the test set is the benchmark's yardstick, as in airbench's time-to-94% on CIFAR-10),
 optional per-example augmentation inside the jitted step (horizontal flip + translation by up
-to `--shift` pixels), Adam with a cosine-decayed learning rate over all `--epochs`, label
-smoothing `--smoothing`. After every epoch the whole test set is evaluated (that time is
+to `--shift` pixels), Adam (or, with `--optimizer sgd`, SGD with Nesterov momentum 0.9) with a
+cosine-decayed learning rate over all `--epochs`, decoupled weight decay `--weight-decay`
+(added to the gradient as `wd * w` before SGD's momentum; AdamW's rule with Adam), label
+smoothing `--smoothing`; `--bf16` computes in bfloat16 (mixed precision, the step's
+`compute_dtype`). After every epoch the whole test set is evaluated (that time is
 counted too, as the user would pay it); the run stops once every target is reached or after
 `--epochs` / `--max-seconds`.
 
-Writes `<out>/time_to_accuracy.json`.
+Writes `<out>/time_to_accuracy.json` after every epoch (`"finished": true` once the run ends).
 """
 from __future__ import annotations
 
@@ -32,12 +39,20 @@ import numpy as np
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--targets", type=float, nargs="+", default=[0.91, 0.93])
-    p.add_argument("--widths", type=int, nargs="+", default=[32, 64])
+    p.add_argument("--model", choices=("fashion_cnn", "resnet"), default="fashion_cnn")
+    p.add_argument("--depth", type=int, default=20, help="resnet depth, 6n + 2")
+    p.add_argument("--widths", type=int, nargs="+", default=None,
+                   help="fashion_cnn: conv widths (default 32 64); resnet: 3 stage widths (default 16 32 64)")
     p.add_argument("--dense", type=int, default=128)
     p.add_argument("--dropout", type=float, default=0.25)
     p.add_argument("--epochs", type=int, default=15)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--steps-per-call", type=int, default=4, help="fit's steps per compiled call")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 compute (float32 parameters and batch-norm statistics)")
     p.add_argument("--smoothing", type=float, default=0.0, help="label smoothing")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=True,
                    help="horizontal flip + translation, per example inside the step")
@@ -47,8 +62,14 @@ def parse_args(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--out", type=Path, default=Path("results/benchmarks"))
     args = p.parse_args(argv)
+    if args.widths is None:
+        args.widths = [16, 32, 64] if args.model == "resnet" else [32, 64]
+    if args.model == "resnet" and len(args.widths) != 3:
+        p.error(f"--widths: expected 3 stage widths for --model resnet, got {args.widths}")
     if args.quick:
-        args.epochs, args.widths, args.dense = 2, [4, 8], 16
+        args.epochs, args.dense = 2, 16
+        args.widths = [4, 8, 8] if args.model == "resnet" else [4, 8]
+        args.depth = 8
     return args
 
 
@@ -77,13 +98,23 @@ def main(argv=None) -> dict:
 
     x, y, x_test, y_test, note = load(args.quick)
     started = time.perf_counter()   # the clock: model build, compiles, training, evaluation
-    model = models.fashion_cnn(10, widths=tuple(args.widths), dense=args.dense, dropout=args.dropout)
+    if args.model == "resnet":
+        model = models.cifar_resnet(args.depth, 10, widths=tuple(args.widths))
+    else:
+        model = models.fashion_cnn(10, widths=tuple(args.widths), dense=args.dense, dropout=args.dropout)
     if args.augment:
         model = data.augmenting(model, data.make_augmentation(
             partial(data.random_flip, horizontal=True),
             partial(data.random_translate, max_shift=args.shift)))
     steps = args.epochs * (len(x) // args.batch_size)
-    optimizer = optax.adam(optax.cosine_decay_schedule(args.lr, steps))
+    schedule = optax.cosine_decay_schedule(args.lr, steps)
+    if args.optimizer == "sgd":
+        optimizer = optax.chain(optax.add_decayed_weights(args.weight_decay),
+                                optax.sgd(schedule, momentum=0.9, nesterov=True))
+    elif args.weight_decay:
+        optimizer = optax.adamw(schedule, weight_decay=args.weight_decay)
+    else:
+        optimizer = optax.adam(schedule)
     smoothing = args.smoothing
 
     def loss_fn(logits, labels):
@@ -94,11 +125,13 @@ def main(argv=None) -> dict:
 
     ts = train.init_train_state(model, optimizer, jax.random.key(args.seed), (1, 28, 28, 1))
     train_step, eval_step = train.make_steps(model, optimizer, loss_fn,
-                                             metrics={"accuracy": metrics.accuracy})
+                                             metrics={"accuracy": metrics.accuracy},
+                                             compute_dtype=jax.numpy.bfloat16 if args.bf16 else None)
     reached: dict[str, float | None] = {f"{t:g}": None for t in args.targets}
     curve = []
     for epoch in range(args.epochs):
-        ts, _ = train.fit(ts, train_step, (x, y), epochs=1, batch_size=args.batch_size, verbose=0)
+        ts, _ = train.fit(ts, train_step, (x, y), epochs=1, batch_size=args.batch_size, verbose=0,
+                          steps_per_call=args.steps_per_call)
         accuracy = train.evaluate(ts, eval_step, (x_test, y_test))["accuracy"]
         elapsed = time.perf_counter() - started
         curve.append({"epoch": epoch + 1, "seconds": round(elapsed, 1), "test_accuracy": accuracy})
@@ -106,16 +139,20 @@ def main(argv=None) -> dict:
         for t in args.targets:
             if reached[f"{t:g}"] is None and accuracy >= t:
                 reached[f"{t:g}"] = round(elapsed, 1)
+        # written after every epoch, so a run stopped from outside keeps its curve so far
+        result = {
+            "seconds_to_target": reached, "curve": curve, "data": note,
+            "best_test_accuracy": max(c["test_accuracy"] for c in curve),
+            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "device": str(jax.devices()[0]),
+            "machine": f"{platform.machine()}, {jax.device_count()} device(s)",
+            "versions": {"jdl": jdl.__version__, "jax": jax.__version__, "optax": optax.__version__},
+            "command": " ".join(sys.argv), "finished": False,
+        }
+        path = write_json(Path(args.out) / "time_to_accuracy.json", result)
         if all(v is not None for v in reached.values()) or elapsed > args.max_seconds:
             break
-    result = {
-        "seconds_to_target": reached, "curve": curve, "data": note,
-        "best_test_accuracy": max(c["test_accuracy"] for c in curve),
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "device": str(jax.devices()[0]), "machine": f"{platform.machine()}, {jax.device_count()} device(s)",
-        "versions": {"jdl": jdl.__version__, "jax": jax.__version__, "optax": optax.__version__},
-        "command": " ".join(sys.argv),
-    }
+    result["finished"] = True
     path = write_json(Path(args.out) / "time_to_accuracy.json", result)
     print(json.dumps(reached), f"\nwrote {path}")
     return result

@@ -73,15 +73,36 @@ def test_quick_peer_rows(tmp_path):
 
 @pytest.mark.slow  # a subprocess training a tiny CNN for 2 epochs: in `make test-all`
 @pytest.mark.timeout(300)
-def test_quick_time_to_accuracy(tmp_path):
+@pytest.mark.parametrize("recipe", [[], ["--model", "resnet", "--optimizer", "sgd", "--lr", "0.1",
+                                         "--weight-decay", "5e-4", "--bf16", "--steps-per-call", "2"]])
+def test_quick_time_to_accuracy(tmp_path, recipe):
+    """Both recipes; the resnet one is gpu_checks.sh's (bfloat16, SGD with weight decay)."""
     script = ROOT / "experiments" / "benchmarks" / "time_to_accuracy.py"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     proc = subprocess.run([sys.executable, str(script), "--quick", "--out", str(tmp_path),
-                           "--targets", "0.0", "1.01"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=280)
+                           "--targets", "0.0", "1.01", *recipe], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "time_to_accuracy.json").read_text())
     assert [c["epoch"] for c in result["curve"]] == [1, 2]   # 1.01 is never reached: all epochs run
     assert result["seconds_to_target"]["0"] == result["curve"][0]["seconds"] > 0
     assert result["seconds_to_target"]["1.01"] is None
-    assert result["data"].startswith("random")
+    assert result["data"].startswith("random") and result["finished"] is True
+    assert result["settings"]["model"] == ("resnet" if recipe else "fashion_cnn")
+
+
+def test_gpu_checks_script_parses():
+    """experiments/benchmarks/gpu_checks.sh (run on a GPU through the device tool) is valid bash
+    and names only flags the scripts accept."""
+    script = ROOT / "experiments" / "benchmarks" / "gpu_checks.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    text = script.read_text().replace("\\\n", " ")
+    sys.path.insert(0, str(script.parent))
+    try:
+        import time_to_accuracy
+    finally:
+        sys.path.remove(str(script.parent))
+    line = next(l for l in text.splitlines() if "time_to_accuracy.py" in l and "part " in l)
+    args = line.split("time_to_accuracy.py", 1)[1].replace('"$OUT/tta"', "/tmp/unused").split()
+    parsed = time_to_accuracy.parse_args(args)
+    assert parsed.model == "resnet" and parsed.bf16 and len(parsed.widths) == 3
