@@ -107,7 +107,7 @@ def shard_population(population: TrainState,
     if n % d:
         raise ValueError(f"devices: expected a device count that divides the {n} members, got "
                          f"{d} devices ({n} % {d} = {n % d}); use a population of "
-                         f"{n + d - n % d} or {d} devices that divide {n}")
+                         f"{n + d - n % d}, or a device count that divides {n}")
     sharding = NamedSharding(mesh, P(mesh.axis_names[0]))
     return jax.tree.map(lambda leaf: parallel.place(leaf, sharding), population)
 

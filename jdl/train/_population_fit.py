@@ -17,12 +17,13 @@ import functools
 import math
 import time
 from functools import partial
-from typing import Callable
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
+from jax.sharding import Mesh
 
 from jdl.train import _parallel as parallel
 from jdl.train._loop import _check_batch_size, _check_pair, _chunk_length, _padded_batches
@@ -116,7 +117,8 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
                    batch_size: int, val_data: tuple | None = None, eval_step: Callable | None = None,
                    patience: int | None = None, monitor: str = "val_loss", mode: str = "auto",
                    min_delta: float = 0.0, restore_best: bool = True, steps_per_call: int = 4,
-                   eval_batch_size: int = 1000, devices=None, verbose: int = 1,
+                   eval_batch_size: int = 1000,
+                   devices: int | Sequence[jax.Device] | Mesh | None = None, verbose: int = 1,
                    log: Callable[[str], None] = print) -> tuple[TrainState, dict[str, np.ndarray]]:
     """Train every member of `pop` for up to `epochs` epochs; validate all members each epoch.
 
