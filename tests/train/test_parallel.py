@@ -1,6 +1,5 @@
 """Data parallelism on 8 simulated CPU devices equals one device (atol 1e-6), BN and dropout included."""
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
