@@ -1,11 +1,21 @@
-"""Test-suite setup: 8 simulated CPU devices (set before JAX starts) and a key fixture."""
+"""Test-suite setup: 8 simulated CPU devices (set before JAX starts), the versions in the report
+header, and a key fixture."""
 import os
+import sys
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+
+
+def pytest_report_header(config):
+    import flax
+    import optax
+
+    return (f"jdl on Python {sys.version.split()[0]}, JAX {jax.__version__}, "
+            f"Flax {flax.__version__}, Optax {optax.__version__}")
 
 
 @pytest.fixture

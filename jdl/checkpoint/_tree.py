@@ -46,11 +46,20 @@ def abstract_storable(target: Any) -> Any:
     return jax.tree.map(leaf, target)
 
 
+def _wrap_key(data: Any, like: Any) -> jax.Array:
+    """Key data as a typed key of the same kind as `like` (a key array or its ShapeDtypeStruct)."""
+    data = jnp.asarray(data)
+    if isinstance(like, jax.Array):
+        return jax.random.wrap_key_data(data, impl=jax.random.key_impl(like))
+    try:
+        return jax.random.wrap_key_data(data, dtype=like.dtype)
+    except TypeError:   # JAX 0.10.0 and 0.10.1 have no `dtype=`: the dtype carries the impl
+        return jax.random.wrap_key_data(data, impl=like.dtype._impl)
+
+
 def data_to_keys(tree: Any, target: Any) -> Any:
     """Inverse of `keys_to_data`: wrap the leaves where `target` has a typed key."""
-    return jax.tree.map(
-        lambda x, t: jax.random.wrap_key_data(jnp.asarray(x), dtype=t.dtype) if is_key(t) else x,
-        tree, target)
+    return jax.tree.map(lambda x, t: _wrap_key(x, t) if is_key(t) else x, tree, target)
 
 
 def spec(tree: Any) -> Spec:
