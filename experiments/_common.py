@@ -18,7 +18,7 @@ import optax
 
 import jdl
 from jdl import data, viz
-from jdl._io import atomic_write, write_json
+from jdl.io import atomic_write, write_json
 
 
 def parser(name: str, description: str) -> argparse.ArgumentParser:

@@ -100,7 +100,7 @@ def run(activation, args, train_data, val_data, test_data):
 
 
 def plot_grad_norms(runs, path, title):
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
     for ax, when in zip(axes, ("init", "trained")):
         for name, r in runs.items():
@@ -116,7 +116,7 @@ def plot_grad_norms(runs, path, title):
 
 
 def plot_training(runs, path, title):
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, (ax_a, ax_d) = plt.subplots(1, 2, figsize=(10, 3.6))
     for name, r in runs.items():
         acc = r["history"]["val_accuracy"]

@@ -197,7 +197,7 @@ def add_drops(trained: dict) -> dict:
 def plot(counts: dict, trained: dict, path: Path, title: str) -> Path:
     """ImageNet-size parameters per variant (deck drops marked), small-net test accuracy,
     validation accuracy per epoch."""
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, ax = plt.subplots(1, 3, figsize=(19, 4.8))
     names = list(counts)
     pos = np.arange(len(names))

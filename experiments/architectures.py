@@ -167,7 +167,7 @@ def run_arch(arch: str, args, splits) -> dict:
     eval_bs = min(1000, len(test[0]), len(x_tr))  # one eval batch shape for both sets
     runs = {}
     for aug in args.augment:
-        model = base if aug == "none" else data.augmenting(base, augmentation(args.padding))
+        model = base if aug == "none" else nn.augmenting(base, augmentation(args.padding))
         train_step = train.make_train_step(model, optimizer, losses.softmax_cross_entropy,
                                            metrics={"accuracy": metrics.accuracy})
         ts = jax.tree.map(jnp.copy, ts0)  # fit donates its TrainState; ts0 serves both runs
@@ -207,7 +207,7 @@ def table(results: dict) -> str:
 def plot(results: dict, path: Path, title: str) -> Path:
     """Per architecture (one bar per augmentation): test accuracy, train - test accuracy gap,
     seconds per epoch; and the parameters."""
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, ax = plt.subplots(1, 4, figsize=(21, 4.5))
     archs = list(results)
     augs = list(next(iter(results.values()))["runs"])

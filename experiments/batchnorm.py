@@ -112,7 +112,7 @@ def summarize(results: dict, lrs) -> dict:
 
 
 def plot(results: dict, args, steps_per_epoch: int, path: Path, title: str) -> Path:
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, ax = plt.subplots(1, 3, figsize=(17, 4.5))
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(args.lrs)))
     for a, variant in zip(ax[:2], ("plain", "batch_norm")):

@@ -212,7 +212,7 @@ def claims(results: dict, depths) -> dict:
 def plot(results: dict, depths, path: Path, title: str) -> Path:
     """Training error and loss per epoch (solid plain, dashed ResNet; colour by depth, as He et
     al. Fig. 6) and the final train (eval mode) / test errors."""
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, ax = plt.subplots(1, 3, figsize=(17, 4.5))
     colors = dict(zip(depths, ("tab:orange", "tab:red")))
     for name, r in results.items():

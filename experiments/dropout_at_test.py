@@ -98,7 +98,7 @@ def train_variant(inverted: bool, args, train_data, val):
 
 
 def plot(results: dict, args, path: Path, title: str) -> Path:
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(12, 4.5))
     for variant, color in (("inverted", "C0"), ("scaled", "C1")):
         r = results[variant]["test"]

@@ -99,7 +99,7 @@ def make_layer_stats(model, activation: str, depth: int):
 
 
 def plot_stats(results, depth, path, title):
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, axes = plt.subplots(2, 3, figsize=(15, 8), layout="constrained")
     layers = range(1, depth + 1)
     for row, act in zip(axes, ACTIVATIONS):
@@ -125,7 +125,7 @@ def plot_stats(results, depth, path, title):
 
 
 def plot_training(results, path, title):
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     for ax, act in zip(axes, ACTIVATIONS):
         for name, r in results[act].items():

@@ -64,7 +64,7 @@ def run(name, args, train_data, val_data, test_data):
 
 
 def plot(runs, path, title):
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 3.6))
     for name, r in runs.items():
         epochs = range(1, len(r["history"]["loss"]) + 1)

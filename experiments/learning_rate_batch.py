@@ -143,7 +143,7 @@ def curves(ax, runs: dict, key: str, label_fmt: str, first: int = 0, x_key=None)
 
 
 def plot_lr(runs, path, title):
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
     curves(a, runs, "train_loss", "lr {}", first=1)
     a.set(xlabel="epoch", ylabel="training loss (epoch mean, log; cut at 10)", yscale="log")
@@ -156,7 +156,7 @@ def plot_lr(runs, path, title):
 
 
 def plot_batch(runs, noise, path, title):
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4), layout="constrained")
     for r in runs.values():  # accuracy against wall-clock time (epoch 0 at t = 0)
         r["_t"] = [0.0] + list(np.cumsum([r["seconds"] / (len(r["val_accuracy"]) - 1)] *
@@ -181,7 +181,7 @@ def plot_batch(runs, noise, path, title):
 
 
 def plot_schedules(runs, path, title):
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, (a, b, c) = plt.subplots(1, 3, figsize=(15, 4), layout="constrained")
     curves(a, runs, "lr_per_epoch", "{}", first=1)
     a.set(xlabel="epoch", ylabel="learning rate at the epoch's end (log)", yscale="log")

@@ -36,7 +36,7 @@ import optax
 from _common import finish_figure, load_images, parser, save_results, settings as _settings
 
 from jdl import losses, metrics, models, train, viz
-from jdl._io import atomic_write
+from jdl.io import atomic_write
 
 
 def parse_args(argv=None):
@@ -74,7 +74,7 @@ def search(settings: dict, args, train_data, val) -> tuple[train.TrainState, dic
 
 
 def plot(reports: dict, path: Path, title: str) -> Path:
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(12, 4.5))
     for name, marker in (("grid", "o"), ("random", "^")):
         rows = reports[name]["table"]

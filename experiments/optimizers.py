@@ -85,7 +85,7 @@ def max_param_diff(a, b) -> float:
 
 def plot(results: dict, path, title: str):
     """Training loss (epoch means), validation loss and accuracy (epoch 0 = at init), one line each."""
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.5), layout="constrained")
     panels = (("train_loss", 1, "training loss (epoch mean, log)"),
               ("val_loss", 0, "validation loss (log)"), ("val_accuracy", 0, "validation accuracy"))

@@ -152,7 +152,7 @@ def table(rows: dict) -> str:
 
 def plot(rows: dict, sweep_rows: list[dict], path: Path, title: str) -> Path:
     """Weights per layer type (log bars, deck values marked) and weights vs image side."""
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(13, 4.5))
     names = list(rows)
     pos = np.arange(len(names))

@@ -24,7 +24,7 @@ import optax
 
 import jdl
 from jdl import data, losses, metrics, models, train, viz
-from jdl._io import write_json
+from jdl.io import write_json
 
 
 def load_data(quick: bool, seed: int):

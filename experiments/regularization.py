@@ -45,7 +45,7 @@ import numpy as np
 import optax
 from _common import finish_figure, load_images, parser, save_results, settings as _settings
 
-from jdl import data, losses, metrics, models, paths, regularizers, train, viz
+from jdl import data, losses, metrics, models, nn, paths, regularizers, train, viz
 
 METHODS = ("none", "l2", "l1", "dropout", "early_stopping", "augmentation", "weight_noise")
 
@@ -110,7 +110,7 @@ def build(method: str, args, n_train: int):
     elif method == "early_stopping":
         callbacks = [train.EarlyStopping(args.monitor, args.patience, restore_best=True)]
     elif method == "augmentation":
-        model = data.augmenting(model, data.make_augmentation(
+        model = nn.augmenting(model, data.make_augmentation(
             partial(data.random_flip, horizontal=True),
             partial(data.random_translate, max_shift=args.shift),
             partial(data.random_rotation, max_degrees=args.degrees)))
@@ -158,7 +158,7 @@ def run_method(method: str, args, splits) -> tuple[dict, np.ndarray]:
 
 def plot(results: dict, weights: dict, path: Path, title: str) -> Path:
     """Validation loss per epoch, train/val/test accuracy bars, sparsity, |w| histograms."""
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, ax = plt.subplots(1, 4, figsize=(22, 4.5))
     names = list(results)
     for m in names:

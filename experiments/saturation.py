@@ -123,7 +123,7 @@ def mlp_run(cost_name, args, train_data, val_data, test_data):
 
 # ----------------------------------------------------------------------------- plots
 def plot_neuron(neuron, path):
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, (ax_a, ax_c) = plt.subplots(1, 2, figsize=(10, 3.6))
     for color, (start, runs) in zip(("C0", "C3"), neuron.items()):
         for cost, run in runs.items():
@@ -136,7 +136,7 @@ def plot_neuron(neuron, path):
 
 
 def plot_mlp(runs, target, path, title):
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(10, 3.6))
     for name, run in runs.items():
         ax_l.plot(run["curve"]["step"], run["curve"]["train_loss"], label=name)

@@ -52,7 +52,7 @@ import numpy as np
 import optax
 from _common import finish_figure, parser, save_results, settings as _settings
 
-from jdl import data, losses, metrics, models, nn, regularizers, train, transfer, viz
+from jdl import checkpoint, data, losses, metrics, models, nn, regularizers, train, transfer, viz
 from jdl.paths import paths
 
 METHODS = ("scratch", "features_fc", "features_conv", "fine_tune", "fine_tune_frozen")
@@ -89,7 +89,7 @@ def parse_args(argv=None):
     p.add_argument("--conv-layer", default="features", help="features_conv's layer path")
     p.add_argument("--steps-per-call", type=int, default=4, help="train steps per compiled call")
     p.add_argument("--save-pretrained", type=Path, default=None,
-                   help="write the source model's weights here (transfer.save_pretrained)")
+                   help="write the source model's weights here (checkpoint.save_weights)")
     p.add_argument("--load-pretrained", type=Path, default=None,
                    help="skip pretraining: read weights written by --save-pretrained")
     args = p.parse_args(argv)
@@ -187,7 +187,8 @@ def pretrain(runner: "Runner", args, src, src_test):
                           steps_per_call=args.steps_per_call)
         epochs = args.pretrain_epochs
         if args.save_pretrained is not None:
-            print(f"wrote {transfer.save_pretrained(args.save_pretrained, ts.params, ts.state)}")
+            written = checkpoint.save_weights(args.save_pretrained, {"params": ts.params, "state": ts.state})
+            print(f"wrote {written}")
     test = train.evaluate(ts, runner.cnn_eval, src_test)
     info = {"classes": args.source_classes, "n_test": len(src_test[0]),
             "n_train": len(src[0]) if args.load_pretrained is None else None,
@@ -363,7 +364,7 @@ def summarize(results: dict, labels: list[int]) -> dict:
 def plot(results: dict, labels: list[int], path: Path, title: str) -> Path:
     """Target test accuracy against labels per class (mean +- std over seeds), and the gain
     of every transfer method over training from scratch."""
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(13, 4.5))
     for m, r in results.items():
         color = f"C{METHODS.index(m)}"  # one colour per method in both panels

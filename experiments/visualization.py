@@ -41,7 +41,7 @@ import numpy as np
 import optax
 from _common import load_images, parser, save_results, settings as _settings
 
-from jdl import data, losses, metrics, models, train, transfer, viz
+from jdl import checkpoint, data, losses, metrics, models, train, transfer, viz
 
 FEATURE_LAYERS = ("features/block1/relu", "features/block2/relu")
 
@@ -77,7 +77,7 @@ def parse_args(argv=None):
                    help="b of a L_content + b L_style: one row of pictures per value")
     p.add_argument("--tv-weight", type=float, default=0.0)
     p.add_argument("--save-weights", type=Path, default=None,
-                   help="write the trained CNN here (transfer.save_pretrained)")
+                   help="write the trained CNN here (checkpoint.save_weights)")
     p.add_argument("--load-weights", type=Path, default=None,
                    help="skip training: read weights written by --save-weights")
     args = p.parse_args(argv)
@@ -144,7 +144,8 @@ def train_cnn(args, train_data, val, test):
                                 steps_per_call=args.steps_per_call,
                                 eval_batch_size=args.eval_batch_size)
         if args.save_weights is not None:
-            print(f"wrote {transfer.save_pretrained(args.save_weights, ts.params, ts.state)}")
+            written = checkpoint.save_weights(args.save_weights, {"params": ts.params, "state": ts.state})
+            print(f"wrote {written}")
     test_logs = train.evaluate(ts, ev, test, batch_size=args.eval_batch_size)
     info = {"epochs": 0 if args.load_weights is not None else args.epochs,
             "loaded_from": None if args.load_weights is None else str(args.load_weights),
@@ -156,7 +157,7 @@ def train_cnn(args, train_data, val, test):
 
 def plot_saliency_grid(images, maps, titles, path: Path, title: str) -> Path:
     """Images (top row, titled with true / predicted class) above their saliency maps."""
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     n = len(images)
     fig, axes = plt.subplots(2, n, figsize=(1.9 * n, 4.2), squeeze=False)
     for i in range(n):

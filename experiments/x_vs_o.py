@@ -274,7 +274,7 @@ def _annotated(ax, a: np.ndarray, title: str, numbers: bool = True, fmt: str = "
 def plot_maps(maps: dict, path: Path) -> Path:
     """Per kernel (rows): the kernel, then for X and O the 7x7 map and the 4x4 pooled ReLU map
     (colour: -1 blue .. +1 red); the X's maps carry their numbers, as in the deck."""
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, ax = plt.subplots(3, 5, figsize=(16, 10))
     for r, (name, k) in enumerate(KERNELS.items()):
         _annotated(ax[r, 0], k, f"kernel '{name}' (x 1/9)", fmt="{:+.0f}")
@@ -288,7 +288,7 @@ def plot_maps(maps: dict, path: Path) -> Path:
 
 
 def plot_accuracy(results: dict, path: Path) -> Path:
-    plt = viz._pyplot()
+    plt = viz.pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     for v, r in results.items():
         ax[0].plot(range(1, len(r["history"]["val_accuracy"]) + 1), r["history"]["val_accuracy"],

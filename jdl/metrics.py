@@ -25,7 +25,7 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
-from jdl.losses._checks import _check_labels, _is_concrete, _label_valid
+from jdl.checks import check_labels, is_concrete, label_valid
 
 __all__ = [
     "accuracy", "sparse_categorical_accuracy", "error_rate", "binary_accuracy",
@@ -41,7 +41,7 @@ def _class_labels(predictions: Array, labels: ArrayLike) -> Array:
         raise ValueError("predictions: expected shape (..., num_classes), got a scalar")
     if labels.shape == predictions.shape:
         return labels
-    return _check_labels(predictions, labels, logits_name="predictions",
+    return check_labels(predictions, labels, logits_name="predictions",
                          one_hot_hint="one-hot labels of the predictions' shape")
 
 
@@ -50,7 +50,7 @@ def _as_indices(predictions: Array, labels: Array) -> tuple[Array, Array]:
     if labels.shape == predictions.shape:
         labels = jnp.argmax(labels, axis=-1)
         return labels, jnp.ones(labels.shape, bool)
-    return labels, _label_valid(labels, predictions.shape[-1])
+    return labels, label_valid(labels, predictions.shape[-1])
 
 
 @jax.jit
@@ -166,7 +166,7 @@ def confusion_matrix(predictions: ArrayLike, labels: ArrayLike, num_classes: int
                              f"predictions), got {num_classes}")
         to_check = (("labels", labels),)  # argmax is always in range
     for name, x in to_check:
-        if _is_concrete(x) and x.size:
+        if is_concrete(x) and x.size:
             lo, hi = int(np.min(np.asarray(x))), int(np.max(np.asarray(x)))
             if lo < 0 or hi >= num_classes:
                 raise ValueError(f"{name}: expected class indices in [0, {num_classes}), "

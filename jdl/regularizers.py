@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jdl import nn
 from jdl.nn import Layer
 from jdl.paths import Selector, check_matches, mask, path_str, select, weights_only
 
@@ -266,20 +267,11 @@ def noisy_apply(model: Layer, std: float, patterns: Selector = weights_only) -> 
     the forward pass sees.) `kind` and `children` are the model's, so paths, `cut` and
     checkpoints are unchanged.
     """
-    if not isinstance(model, Layer):
-        raise TypeError(f"noisy_apply: expected model to be a Layer, got {type(model).__name__}")
     if isinstance(std, _NUMBER):
         _check_coef("noisy_apply", "std", std)
     select(patterns, name="noisy_apply: patterns")
 
-    def apply(params, state, x, *, key=None, train=False):
-        if not train:
-            return model.apply(params, state, x, key=key, train=False)
-        if key is None:
-            raise ValueError("noisy_apply: train=True needs a random key for the weight noise; "
-                             "call apply(params, state, x, key=jax.random.key(seed), train=True),"
-                             " or pass train=False for evaluation")
-        noisy = add_weight_noise(params, jax.random.fold_in(key, 1), std, patterns)
-        return model.apply(noisy, state, x, key=jax.random.fold_in(key, 0), train=True)
+    def transform(key, params, x):
+        return add_weight_noise(params, key, std, patterns), x
 
-    return Layer(model.init, apply, model.kind, model.children)
+    return nn.training_transform(model, transform, name="noisy_apply")

@@ -29,8 +29,8 @@ from typing import Iterator, NamedTuple, Sequence
 
 import jax
 
+from jdl import nn
 from jdl.nn import Layer
-from jdl.nn._mode import wrapped_layer
 
 __all__ = ["Row", "Summary", "summary", "print_summary"]
 
@@ -94,7 +94,7 @@ def _leaf_macs(kind: str, in_shape, out_shape, params) -> int:
 
 def _walk(layer: Layer, key, shape, path: str, depth: int, rows: list[Row]):
     """Append the rows of `layer` and its descendants; return (output_shape, params, state, macs)."""
-    inner = wrapped_layer(layer)
+    inner = nn.wrapped_layer(layer)
     if inner is not None:  # nn.eval_mode: the wrapped layer's rows, under the same paths
         slot = len(rows)
         result = _walk(inner, key, shape, path, depth, rows)

@@ -72,7 +72,7 @@ CONFIGS = {
     ("quadratic", None): lambda out, y: L.quadratic(out, y),             # linear output unit
     ("quadratic", "sigmoid"): lambda out, y: L.quadratic(out, y),        # Nielsen's network
     ("cross_entropy", None): lambda out, y: L.sigmoid_binary_cross_entropy(out, y),
-    ("log_likelihood", None): lambda out, y: L.log_likelihood(out, y),
+    ("log_likelihood", None): lambda out, y: L.softmax_cross_entropy(out, y),
 }
 
 
@@ -144,7 +144,7 @@ def test_softmax_regression_params_and_image_inputs_are_flattened():
     assert jax.tree.structure(params) == jax.tree.structure(
         jax.eval_shape(lambda k: model.init(k, x.shape), KEY)[1])
     y = targets("log_likelihood")
-    want = jax.grad(lambda p: jnp.mean(L.log_likelihood(model.apply(p, {}, x)[0], y)))(params)
+    want = jax.grad(lambda p: jnp.mean(L.softmax_cross_entropy(model.apply(p, {}, x)[0], y)))(params)
     got = bp.backward(params, x, y, activation="sigmoid", cost="log_likelihood")
     assert list(got) == ["dense"]
     close(got, want, atol=1e-12)

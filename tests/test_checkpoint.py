@@ -9,11 +9,17 @@ import pytest
 from jax.sharding import NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jdl import checkpoint, losses, models
+from jdl import losses, models
 from jdl.checkpoint import CheckpointManager, load_weights, save_weights
 from jdl.train import TrainState, init_train_state, make_train_step
 
 SHAPE = (1, 28, 28, 1)
+
+
+def save(directory, ts, **kw):
+    """One save through a manager that is closed afterwards (what a script's last save does)."""
+    with CheckpointManager(directory) as manager:
+        return manager.save(ts, **kw)
 
 
 def _as_data(tree):
@@ -57,16 +63,16 @@ def _small(v: float) -> TrainState:
 
 def test_trainstate_roundtrip_and_resume(tmp_path, run):
     ts, step, batch, init = run
-    assert checkpoint.save(tmp_path, ts, metrics={"loss": 1.0}) == 2
-    assert checkpoint.latest_step(tmp_path) == 2
+    assert save(tmp_path, ts, metrics={"loss": 1.0}) == 2
+    assert CheckpointManager(tmp_path).latest_step() == 2
     target = jax.eval_shape(lambda: _fresh_target(init))        # abstract target works
-    back = checkpoint.restore(tmp_path, target)
+    back = CheckpointManager(tmp_path).restore(target)
     chex.assert_trees_all_equal(_as_data(back), _as_data(ts))
     assert type(back) is TrainState and type(back.opt_state[0]) is optax.ScaleByAdamState
     assert type(back.opt_state[1]) is optax.EmptyState
     assert back.key.dtype == ts.key.dtype and back.step.dtype == jnp.int32
     # a concrete target (other values) works too, and training continues identically
-    back2 = checkpoint.restore(tmp_path, _fresh_target(init), step=2)
+    back2 = CheckpointManager(tmp_path).restore(_fresh_target(init), step=2)
     (ts_a, m_a), (ts_b, m_b) = step(ts, batch), step(back2, batch)
     chex.assert_trees_all_equal(_as_data(ts_a), _as_data(ts_b))
     chex.assert_trees_all_equal(m_a, m_b)
@@ -78,7 +84,7 @@ def test_keep_last_n(tmp_path):
             ckpt.save(_small(s))
         assert ckpt.all_steps() == [3, 4]
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.isdigit()) == ["3", "4"]
-    back = checkpoint.restore(tmp_path, _small(0), step=3)
+    back = CheckpointManager(tmp_path).restore(_small(0), step=3)
     chex.assert_trees_all_equal(_as_data(back), _as_data(_small(3)))
 
 
@@ -93,14 +99,14 @@ def test_best_by_metric_is_kept_beside_the_latest(tmp_path):
         with pytest.raises(ValueError, match="best_metric 'val_loss'"):
             ckpt.save(_small(5), metrics={"acc": 0.9})
     chex.assert_trees_all_equal(_as_data(best), _as_data(_small(2)))
-    assert checkpoint.best_step(tmp_path, "acc", mode="max") == 2
-    back = checkpoint.restore_best(tmp_path, _small(0), "val_loss")
+    assert CheckpointManager(tmp_path, best_metric="acc", best_mode="max").best_step() == 2
+    back = CheckpointManager(tmp_path, best_metric="val_loss").restore_best(_small(0))
     assert int(back.step) == 2
 
 
 def test_every_file_of_a_step_is_checksummed(tmp_path, run):
     ts, _, _, init = run
-    checkpoint.save(tmp_path, ts)
+    save(tmp_path, ts)
     step_dir = tmp_path / "2"
     files = [p for p in step_dir.rglob("*") if p.is_file() and p.name != "jdl_manifest.json"]
     data_files = [p for p in files if p.stat().st_size > 100_000]
@@ -110,47 +116,48 @@ def test_every_file_of_a_step_is_checksummed(tmp_path, run):
         offset = path.stat().st_size // 2
         _flip(path, offset)
         with pytest.raises(ValueError, match=f"{path.name}.*sha256 checksum differs"):
-            checkpoint.restore(tmp_path, target)
+            CheckpointManager(tmp_path).restore(target)
         _flip(path, offset)                             # flip back: valid again
-    checkpoint.verify(tmp_path, 2)
+    CheckpointManager(tmp_path).verify(2)
     (step_dir / "default" / "stray").write_bytes(b"x")
     with pytest.raises(ValueError, match="not listed"):
-        checkpoint.restore(tmp_path, target)
+        CheckpointManager(tmp_path).restore(target)
 
 
 def test_restore_errors(tmp_path):
-    assert checkpoint.latest_step(tmp_path) is None
-    assert checkpoint.latest_step(tmp_path / "absent") is None
+    assert CheckpointManager(tmp_path).latest_step() is None
+    assert CheckpointManager(tmp_path / "absent").latest_step() is None
     with pytest.raises(FileNotFoundError, match="no complete checkpoint"):
-        checkpoint.restore(tmp_path, _small(0))
-    checkpoint.save(tmp_path, _small(1))
+        CheckpointManager(tmp_path).restore(_small(0))
+    save(tmp_path, _small(1))
     with pytest.raises(FileNotFoundError, match="step 9 is not in"):
-        checkpoint.restore(tmp_path, _small(0), step=9)
+        CheckpointManager(tmp_path).restore(_small(0), step=9)
     wrong = _small(0)._replace(params={"w": jnp.zeros((3, 3)), "b": jnp.zeros((3,))})
     with pytest.raises(ValueError, match=r"params/w: expected shape \(3, 3\) float32, "
                                          r"received shape \(2, 3\) float32"):
-        checkpoint.restore(tmp_path, wrong)
+        CheckpointManager(tmp_path).restore(wrong)
     with pytest.raises(ValueError, match="already saved"):
-        checkpoint.save(tmp_path, _small(1))
-    checkpoint.save(tmp_path, _small(1)._replace(params={"w": jnp.ones((2, 3)),
+        save(tmp_path, _small(1))
+    save(tmp_path, _small(1)._replace(params={"w": jnp.ones((2, 3)),
                                                          "b": jnp.ones((3,))}), overwrite=True)
-    assert float(checkpoint.restore(tmp_path, _small(0)).params["b"][0]) == 1.0
+    assert float(CheckpointManager(tmp_path).restore(_small(0)).params["b"][0]) == 1.0
 
 
 def test_interrupted_saves_are_ignored(tmp_path):
-    checkpoint.save(tmp_path, _small(1))
-    checkpoint.save(tmp_path, _small(3))
+    save(tmp_path, _small(1))
+    save(tmp_path, _small(3))
     (tmp_path / "3" / "jdl_manifest.json").unlink()       # crashed before the manifest
     leftover = tmp_path / "5.orbax-checkpoint-tmp-1234567"  # crashed inside Orbax
     (leftover / "default").mkdir(parents=True)
     (leftover / "default" / "junk").write_bytes(b"partial")
-    assert checkpoint.all_steps(tmp_path) == [1] and checkpoint.latest_step(tmp_path) == 1
-    chex.assert_trees_all_equal(_as_data(checkpoint.restore(tmp_path, _small(0))),
+    manager = CheckpointManager(tmp_path)
+    assert manager.all_steps() == [1] and manager.latest_step() == 1
+    chex.assert_trees_all_equal(_as_data(CheckpointManager(tmp_path).restore(_small(0))),
                                 _as_data(_small(1)))
     with pytest.raises(ValueError, match="did not finish"):
-        checkpoint.restore(tmp_path, _small(0), step=3)
-    checkpoint.save(tmp_path, _small(3))                  # redo step 3: replaces the leftover
-    assert checkpoint.all_steps(tmp_path) == [1, 3]
+        CheckpointManager(tmp_path).restore(_small(0), step=3)
+    save(tmp_path, _small(3))                  # redo step 3: replaces the leftover
+    assert CheckpointManager(tmp_path).all_steps() == [1, 3]
     assert not leftover.exists()                          # Orbax cleans tmp dirs on open
 
 
@@ -208,9 +215,9 @@ def test_sharded_trees_come_back_on_the_target_sharding(tmp_path):
     tree = {"w": jax.device_put(jnp.arange(2.0 * n).reshape(n, 2), rows),
             "keys": jax.device_put(jax.random.split(jax.random.key(0), n), rows),
             "b": jax.device_put(jnp.ones(3), cols)}
-    checkpoint.save(tmp_path / "run", tree, step=1)
+    save(tmp_path / "run", tree, step=1)
     weights = save_weights(tmp_path / "w.jdlw", tree)
-    for back in (checkpoint.restore(tmp_path / "run", tree), load_weights(weights, tree)):
+    for back in (CheckpointManager(tmp_path / "run").restore(tree), load_weights(weights, tree)):
         chex.assert_trees_all_equal(_as_data(back), _as_data(tree))
         assert all(back[k].sharding == tree[k].sharding for k in tree)
         assert back["keys"].dtype == tree["keys"].dtype

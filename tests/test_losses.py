@@ -135,21 +135,22 @@ LABELS = jnp.array([0, 2])
 def test_log_likelihood_is_logsoftmax_brick_by_hand():
     want0 = math.log(math.e ** 1 + math.e ** 2 + math.e ** 0.5) - 1.0
     want1 = math.log(1 + math.e ** -1 + math.e ** 3) - 3.0
-    close(L.log_likelihood(LOGITS, LABELS), [want0, want1])
+    close(L.softmax_cross_entropy(LOGITS, LABELS), [want0, want1])
 
 
 def test_log_likelihood_equals_references_and_aliases():
     x = RNG.normal(size=(6, 5)).astype(np.float32)
     y = np.array([0, 4, 2, 2, 1, 3])
     ref = -log_softmax(x, axis=-1)[np.arange(6), y]
-    close(L.log_likelihood(x, y), ref)
-    close(L.log_likelihood(x, y), optax_ce_int(x, y))
+    close(L.softmax_cross_entropy(x, y), ref)
+    close(L.softmax_cross_entropy(x, y), optax_ce_int(x, y))
     close(L.categorical_cross_entropy(x, one_hot(y, 5)), ref)
     close(L.nll_from_log_probs(log_softmax(x, axis=-1), y), ref)
     close(L.categorical_cross_entropy_from_probs(softmax(x, axis=-1), one_hot(y, 5)), ref)
-    assert L.softmax_cross_entropy is L.log_likelihood
-    assert L.log_softmax_loss is L.log_likelihood
-    assert L.sparse_categorical_cross_entropy is L.log_likelihood
+    # one function; its other names live in the alias table of `get` only
+    for alias in ("log_likelihood", "log_softmax_loss", "sparse_categorical_cross_entropy"):
+        assert L.get(alias) is L.softmax_cross_entropy
+        assert not hasattr(L, alias)
 
 
 def test_categorical_cross_entropy_soft_targets_vs_log_softmax():
@@ -160,15 +161,15 @@ def test_categorical_cross_entropy_soft_targets_vs_log_softmax():
 
 
 def test_log_likelihood_gradient_is_softmax_minus_onehot():
-    g = grad_sum(lambda x: L.log_likelihood(x, LABELS))(LOGITS)
+    g = grad_sum(lambda x: L.softmax_cross_entropy(x, LABELS))(LOGITS)
     close(g, softmax(np.asarray(LOGITS), axis=-1) - one_hot(LABELS, 3))
 
 
 def test_class_losses_keep_leading_axes():
     x = jnp.zeros((2, 4, 3))
     y = jnp.zeros((2, 4), jnp.int32)
-    assert L.log_likelihood(x, y).shape == (2, 4)
-    close(L.log_likelihood(x, y), jnp.full((2, 4), math.log(3)))
+    assert L.softmax_cross_entropy(x, y).shape == (2, 4)
+    close(L.softmax_cross_entropy(x, y), jnp.full((2, 4), math.log(3)))
 
 
 def test_max_margin_by_hand():
@@ -208,7 +209,7 @@ GRAD_CASES = {  # name: (loss as a function of its first argument, point to chec
     "bce_probs": (lambda p: L.binary_cross_entropy(p, _GT), _GP),
     "categorical_ce": (lambda v: L.categorical_cross_entropy(v, _GOH), _GX),
     "categorical_ce_probs": (lambda p: L.categorical_cross_entropy_from_probs(p, _GOH), _GP),
-    "log_likelihood": (lambda v: L.log_likelihood(v, _GY), _GX),
+    "log_likelihood": (lambda v: L.softmax_cross_entropy(v, _GY), _GX),
     "nll_from_log_probs": (lambda v: L.nll_from_log_probs(v, _GY), np.log(_GP)),
     "log_loss": (lambda v: L.log_loss(v, _GC), _GX),
     # margins 5 and 3 keep every point strictly inside the hinge (away from the kinks)
@@ -229,7 +230,7 @@ def test_gradients_numerically(name):
 def test_large_logits_are_finite_and_equal_the_analytic_limit():
     x = jnp.array([[1000.0, -1000.0, 0.0]] * 3)
     y = jnp.array([0, 1, 2])
-    close(L.log_likelihood(x, y), [0.0, 2000.0, 1000.0])
+    close(L.softmax_cross_entropy(x, y), [0.0, 2000.0, 1000.0])
     close(L.categorical_cross_entropy(x, one_hot(y, 3)), [0.0, 2000.0, 1000.0])
     close(L.nll_from_log_probs(log_softmax(np.asarray(x), axis=-1), y), [0.0, 2000.0, 1000.0])
     close(L.multiclass_max_margin(x, y), [0.0, 2001.0, 1001.0])
@@ -239,7 +240,7 @@ def test_large_logits_are_finite_and_equal_the_analytic_limit():
     c = 2 * t - 1
     close(L.log_loss(b, c), [0.0, 1000.0, 1000.0, 0.0])
     close(L.hinge(b, c), [0.0, 1001.0, 1001.0, 0.0])
-    for g in [grad_sum(lambda v: L.log_likelihood(v, y))(x),
+    for g in [grad_sum(lambda v: L.softmax_cross_entropy(v, y))(x),
               grad_sum(lambda v: L.sigmoid_binary_cross_entropy(v, t))(b),
               grad_sum(lambda v: L.log_loss(v, c))(b)]:
         assert np.all(np.isfinite(g))
@@ -249,18 +250,18 @@ def test_large_logits_are_finite_and_equal_the_analytic_limit():
 def test_float_labels_raise_type_error_naming_the_argument():
     with pytest.raises(TypeError, match=r"labels: expected an integer dtype \(class indices\), "
                                         r"got float32; for one-hot targets use categorical_cross"):
-        L.log_likelihood(LOGITS, jnp.array([0.0, 2.0]))
+        L.softmax_cross_entropy(LOGITS, jnp.array([0.0, 2.0]))
     with pytest.raises(TypeError, match="labels: expected an integer dtype"):
         L.multiclass_max_margin(LOGITS, jnp.array([0.0, 2.0]))
     with pytest.raises(TypeError, match="labels: expected an integer dtype"):  # also under jit
-        jax.jit(L.log_likelihood)(LOGITS, jnp.array([0.0, 2.0]))
+        jax.jit(L.softmax_cross_entropy)(LOGITS, jnp.array([0.0, 2.0]))
 
 
 def test_out_of_range_concrete_labels_raise():
     x = jnp.zeros((3, 10))
     with pytest.raises(ValueError, match=r"labels: expected class indices in \[0, 10\), "
                                          r"got min -1, max 12"):
-        L.log_likelihood(x, jnp.array([-1, 5, 12]))
+        L.softmax_cross_entropy(x, jnp.array([-1, 5, 12]))
     for f in (L.nll_from_log_probs, L.multiclass_max_margin):
         with pytest.raises(ValueError, match=r"in \[0, 10\)"):
             f(x, jnp.array([0, 10, 1]))
@@ -270,7 +271,7 @@ def test_out_of_range_labels_give_nan_under_jit_and_other_rows_are_right():
     x = jnp.array([[1.0, 2.0, 0.5]] * 4)
     y = jnp.array([0, -1, 3, 1])
     want_ll = math.log(math.e + math.e ** 2 + math.e ** 0.5)
-    for f, valid in [(L.log_likelihood, [want_ll - 1.0, want_ll - 2.0]),
+    for f, valid in [(L.softmax_cross_entropy, [want_ll - 1.0, want_ll - 2.0]),
                      (L.nll_from_log_probs, None),
                      (L.multiclass_max_margin, [2.0, 0.0])]:
         out = np.asarray(jax.jit(f)(x, y))
@@ -280,18 +281,18 @@ def test_out_of_range_labels_give_nan_under_jit_and_other_rows_are_right():
             close(out[[0, 3]], valid)
     # the loss shows the NaN, but the gradient ignores the bad rows (stays finite, zero there);
     # labels are an argument of the jitted function (a closed-over constant would be concrete)
-    g = jax.jit(jax.grad(lambda v, lab: jnp.mean(L.log_likelihood(v, lab))))(x, y)
+    g = jax.jit(jax.grad(lambda v, lab: jnp.mean(L.softmax_cross_entropy(v, lab))))(x, y)
     assert np.all(np.isfinite(g))
     close(g[1:3], 0.0)
 
 
 def test_shape_mismatches_name_both_shapes():
     with pytest.raises(ValueError, match=r"labels: expected shape \(2,\).*\(2, 3\).*got \(3,\)"):
-        L.log_likelihood(LOGITS, jnp.array([0, 1, 2]))
+        L.softmax_cross_entropy(LOGITS, jnp.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"one-hot targets, use categorical_cross_entropy"):
-        L.log_likelihood(LOGITS, jnp.zeros((2, 3), jnp.int32))
+        L.softmax_cross_entropy(LOGITS, jnp.zeros((2, 3), jnp.int32))
     with pytest.raises(ValueError, match=r"one_hot_targets: expected shape \(2, 3\).*got \(2,\)"
-                                         r"; these look like integer labels, use log_likelihood"):
+                                         r"; these look like integer labels, use softmax_cross_entropy"):
         L.categorical_cross_entropy(LOGITS, LABELS)
     with pytest.raises(ValueError, match=r"targets: expected shape \(4, 1\).*got \(4,\)"):
         L.quadratic(jnp.zeros((4, 1)), jnp.zeros((4,)))
@@ -359,7 +360,7 @@ def test_multi_task_weights_dict_and_sequence():
 
 def test_get_by_name():
     assert L.get("mse") is L.mean_squared_error
-    assert L.get("sparse_categorical_crossentropy") is L.log_likelihood
+    assert L.get("sparse_categorical_crossentropy") is L.softmax_cross_entropy
     assert L.get("categorical_crossentropy") is L.categorical_cross_entropy
     assert L.get(L.hinge) is L.hinge
     with pytest.raises(ValueError, match="loss: expected a callable or one of"):

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from jdl import losses, metrics, models, nn, transfer
+from jdl import checkpoint, losses, metrics, models, nn, transfer
 from jdl.paths import paths
 from jdl.regularizers import weight_decay
 from jdl.train import TrainState, fit, make_steps, make_train_step, predict
@@ -369,7 +369,7 @@ def test_fine_tune_optimizer_errors():
 
 def test_save_and_load_pretrained_round_trip(tmp_path, fashion):
     params, state = fashion
-    path = transfer.save_pretrained(tmp_path / "fashion.jdlw", params, state)
+    path = checkpoint.save_weights(tmp_path / "fashion.jdlw", {"params": params, "state": state})
     p2, s2 = transfer.load_pretrained(path, small_fashion(), SHAPE)
     jax.tree.map(np.testing.assert_array_equal, p2, params)
     jax.tree.map(np.testing.assert_array_equal, s2, state)
@@ -379,7 +379,7 @@ def test_save_and_load_pretrained_round_trip(tmp_path, fashion):
         transfer.load_pretrained(path, small_fashion(5), SHAPE)
     # a model without state: state=None is stored as {}
     mlp_params, _ = init(models.mlp([4, 3]))
-    path = transfer.save_pretrained(tmp_path / "mlp.jdlw", mlp_params)
+    path = checkpoint.save_weights(tmp_path / "mlp.jdlw", {"params": mlp_params, "state": {}})
     p3, s3 = transfer.load_pretrained(path, models.mlp([4, 3]), (7, 8, 8, 1))
     jax.tree.map(np.testing.assert_array_equal, p3, mlp_params)
     assert s3 == {}

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from jdl import losses, models, summary, train
-from jdl._io import write_json
+from jdl.io import write_json
 
 PEAK_BF16 = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16 FLOP/s (SXM)
 

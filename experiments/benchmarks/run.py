@@ -190,7 +190,7 @@ def main(argv=None) -> dict:
 
 
 def write(results: dict, out: Path) -> None:
-    from jdl._io import atomic_write, write_json
+    from jdl.io import atomic_write, write_json
 
     write_json(out / "benchmarks.json", results)
     with atomic_write(out / "benchmarks.md") as f:

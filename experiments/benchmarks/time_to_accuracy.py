@@ -94,8 +94,8 @@ def main(argv=None) -> dict:
     import optax
 
     import jdl
-    from jdl import data, losses, metrics, models, train
-    from jdl._io import write_json
+    from jdl import data, losses, metrics, models, nn, train
+    from jdl.io import write_json
 
     x, y, x_test, y_test, note = load(args.quick)
     started = time.perf_counter()   # the clock: model build, compiles, training, evaluation
@@ -104,7 +104,7 @@ def main(argv=None) -> dict:
     else:
         model = models.fashion_cnn(10, widths=tuple(args.widths), dense=args.dense, dropout=args.dropout)
     if args.augment:
-        model = data.augmenting(model, data.make_augmentation(
+        model = nn.augmenting(model, data.make_augmentation(
             partial(data.random_flip, horizontal=True),
             partial(data.random_translate, max_shift=args.shift)))
     steps = args.epochs * (len(x) // args.batch_size)

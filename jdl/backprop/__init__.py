@@ -28,7 +28,7 @@ Cost convention: C is the **mean over the n examples** of a per-example cost, as
   ``sigma'`` cancels and ``delta^L = a^L - y`` (deck 000;
   ``jdl.losses.sigmoid_binary_cross_entropy`` on the logits ``z^L``).
 * ``"log_likelihood"``: ``C_x = -log a^L_y`` with softmax outputs; ``delta^L = a^L - onehot(y)``
-  (``jdl.losses.log_likelihood`` on the logits ``z^L``).
+  (``jdl.losses.softmax_cross_entropy`` on the logits ``z^L``).
 
 Params: the dict of :func:`jdl.models.mlp` (``{"dense_0": {"w", "b"}, ..., "dense_{L-1}"}``;
 batch norm is refused; dropout has no params and is treated as at evaluation time, the

@@ -5,10 +5,12 @@ Run checkpoints (Orbax, one directory per step, last-N + best kept, sha256-verif
     ckpt = jdl.checkpoint.CheckpointManager("runs/a", keep=3, best_metric="val_loss")
     ckpt.save(ts, metrics={"val_loss": 0.31})           # step = ts.step
     ts = ckpt.restore(ts)                                # resume from the latest step
-    # or one-shot: save(dir, ts, ...), restore(dir, ts), restore_best(dir, ts, "val_loss"),
-    # latest_step(dir), all_steps(dir), best_step(dir, "val_loss"), verify(dir, step)
+    ckpt.latest_step(), ckpt.all_steps(), ckpt.best_step(), ckpt.verify(step)
+    ts = ckpt.restore_best(ts)
 
-Single-file weights (flax msgpack payload behind a checksummed header):
+One way for each job: a run directory through `CheckpointManager`'s methods, and a single
+file of weights through `save_weights` / `load_weights` (flax msgpack payload behind a
+checksummed header; `jdl.transfer.load_pretrained` reads such a file into a model's tree):
 
     jdl.checkpoint.save_weights("cnn.jdlw", ts.params)
     params = jdl.checkpoint.load_weights("cnn.jdlw", target=ts.params)
@@ -17,15 +19,7 @@ Typed PRNG keys are stored as `jax.random.key_data` and rebuilt from the target'
 See docs/checkpoints.md.
 """
 from jdl.checkpoint._manager import CheckpointManager as CheckpointManager
-from jdl.checkpoint._manager import all_steps as all_steps
-from jdl.checkpoint._manager import best_step as best_step
-from jdl.checkpoint._manager import latest_step as latest_step
-from jdl.checkpoint._manager import restore as restore
-from jdl.checkpoint._manager import restore_best as restore_best
-from jdl.checkpoint._manager import save as save
-from jdl.checkpoint._manager import verify as verify
 from jdl.checkpoint._weights import load_weights as load_weights
 from jdl.checkpoint._weights import save_weights as save_weights
 
-__all__ = ["CheckpointManager", "save", "restore", "restore_best", "latest_step", "all_steps",
-           "best_step", "verify", "save_weights", "load_weights"]
+__all__ = ["CheckpointManager", "save_weights", "load_weights"]

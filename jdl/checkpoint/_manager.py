@@ -26,7 +26,7 @@ from jdl.checkpoint._manifest import MANIFEST, read_manifest, verify as _verify,
 from jdl.checkpoint._tree import abstract_storable, check_spec, data_to_keys, keys_to_data, spec
 
 
-def all_steps(directory: str | os.PathLike) -> list[int]:
+def _all_steps(directory: str | os.PathLike) -> list[int]:
     """Sorted steps in `directory` that finished saving (have a manifest); [] if none/absent."""
     root = Path(directory)
     if not root.is_dir():
@@ -35,20 +35,20 @@ def all_steps(directory: str | os.PathLike) -> list[int]:
                   if p.name.isdigit() and p.is_dir() and (p / MANIFEST).is_file())
 
 
-def latest_step(directory: str | os.PathLike) -> int | None:
+def _latest_step(directory: str | os.PathLike) -> int | None:
     """The newest complete step in `directory`, or None when there is none."""
-    steps = all_steps(directory)
+    steps = _all_steps(directory)
     return steps[-1] if steps else None
 
 
-def best_step(directory: str | os.PathLike, metric: str, mode: str = "min") -> int | None:
+def _best_step(directory: str | os.PathLike, metric: str, mode: str = "min") -> int | None:
     """The complete step whose saved `metrics[metric]` is lowest (`mode="min"`) or highest.
 
     Steps saved without that metric (or with NaN) are skipped; None when no step has it.
     """
     _check_mode(mode)
     scored = []
-    for s in all_steps(directory):
+    for s in _all_steps(directory):
         value = read_manifest(Path(directory) / str(s))["metrics"].get(metric)
         if value is not None and not math.isnan(value):
             scored.append((value if mode == "min" else -value, -s))  # ties: the newest step
@@ -104,17 +104,17 @@ class CheckpointManager:
 
     def all_steps(self) -> list[int]:
         """Sorted complete steps."""
-        return all_steps(self.directory)
+        return _all_steps(self.directory)
 
     def latest_step(self) -> int | None:
         """The newest complete step, or None."""
-        return latest_step(self.directory)
+        return _latest_step(self.directory)
 
     def best_step(self) -> int | None:
         """The best complete step by `best_metric`, or None (no metric configured or saved)."""
         if self.best_metric is None:
             return None
-        return best_step(self.directory, self.best_metric, self.best_mode)
+        return _best_step(self.directory, self.best_metric, self.best_mode)
 
     def metrics(self, step: int) -> dict[str, float]:
         """The metrics saved with `step`."""
@@ -204,6 +204,10 @@ class CheckpointManager:
                                     f"metric {self.best_metric!r}")
         return self.restore(target, step, verify=verify)
 
+    def verify(self, step: int) -> None:
+        """Check one step's files against its sha256 manifest (ValueError naming a bad file)."""
+        _verify(self.directory / str(int(step)))
+
     def close(self) -> None:
         """Release Orbax's resources (threads); the manager can be used again afterwards."""
         if self._mngr is not None:
@@ -223,31 +227,3 @@ def _step_of(ts: Any) -> int:
         raise ValueError(f"save: step: expected a scalar ts.step or an explicit step=..., "
                          f"received {'no ts.step' if step is None else np.shape(step)}")
     return int(step)
-
-
-def save(directory: str | os.PathLike, ts: Any, *, step: int | None = None,
-         metrics: Mapping[str, Any] | None = None, keep: int | None = 3,
-         best_metric: str | None = None, best_mode: str = "min",
-         overwrite: bool = False) -> int:
-    """One-shot `CheckpointManager(directory, keep=..., ...).save(ts, ...)`; returns the step."""
-    with CheckpointManager(directory, keep=keep, best_metric=best_metric,
-                           best_mode=best_mode) as m:
-        return m.save(ts, step=step, metrics=metrics, overwrite=overwrite)
-
-
-def restore(directory: str | os.PathLike, target: Any, step: int | None = None, *,
-            verify: bool = True) -> Any:
-    """Restore `step` (default: latest) of `directory` into `target`'s structure."""
-    return CheckpointManager(directory).restore(target, step, verify=verify)
-
-
-def restore_best(directory: str | os.PathLike, target: Any, metric: str, mode: str = "min",
-                 *, verify: bool = True) -> Any:
-    """Restore the step with the best saved `metric` ("min" or "max")."""
-    return CheckpointManager(directory, best_metric=metric,
-                             best_mode=mode).restore_best(target, verify=verify)
-
-
-def verify(directory: str | os.PathLike, step: int) -> None:
-    """Check one step's files against its sha256 manifest (ValueError naming a bad file)."""
-    _verify(Path(directory) / str(int(step)))

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jdl._io import write_json
+from jdl.io import write_json
 
 MANIFEST = "jdl_manifest.json"
 FORMAT = "jdl-checkpoint"

@@ -25,7 +25,7 @@ import jax
 import numpy as np
 from flax import serialization
 
-from jdl._io import atomic_write
+from jdl.io import atomic_write
 from jdl.checkpoint._tree import abstract_storable, check_spec, data_to_keys, keys_to_data, spec
 
 MAGIC = b"JDLW"

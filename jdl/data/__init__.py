@@ -1,11 +1,11 @@
-"""jdl.data: datasets on local disk, IDX files, preprocessing, splits and mini-batches (NumPy).
+"""jdl.data: datasets on local disk, IDX files, preprocessing, splits, mini-batches in the order
+`fit` uses, and keyed augmentation.
 
 Images are uint8 NHWC (N, H, W, C); labels int32. Nothing is downloaded.
 """
 from jdl.data._augment import IMAGENET_PCA as IMAGENET_PCA
 from jdl.data._augment import additive_noise as additive_noise
 from jdl.data._augment_compose import augment as augment
-from jdl.data._augment_compose import augmenting as augmenting
 from jdl.data._augment_compose import compose as compose
 from jdl.data._augment_compose import make_augmentation as make_augmentation
 from jdl.data._augment import random_brightness as random_brightness
@@ -20,6 +20,8 @@ from jdl.data._augment import rotate as rotate
 from jdl.data._augment import translate as translate
 from jdl.data._batching import batches as batches
 from jdl.data._batching import num_batches as num_batches
+from jdl.data._order import epoch_order as epoch_order
+from jdl.data._order import shuffle_key as shuffle_key
 from jdl.data._datasets import CLASS_NAMES as CLASS_NAMES
 from jdl.data._datasets import DATASETS as DATASETS
 from jdl.data._datasets import available as available
@@ -42,8 +44,8 @@ __all__ = [
     "load", "available", "find", "CLASS_NAMES", "DATASETS",
     "scale", "center", "standardize", "one_hot",
     "split", "train_val_split", "shuffle", "permutation",
-    "batches", "num_batches",
+    "batches", "num_batches", "epoch_order", "shuffle_key",
     "random_flip", "random_crop", "translate", "random_translate", "rotate", "random_rotation",
     "random_brightness", "random_contrast", "rgb_pca", "IMAGENET_PCA", "random_rgb_intensity",
-    "additive_noise", "compose", "augment", "make_augmentation", "augmenting",
+    "additive_noise", "compose", "augment", "make_augmentation",
 ]

@@ -15,7 +15,7 @@ with one key per example. `augment` / `make_augmentation` do that for a batch `(
                             partial(random_rotation, max_degrees=10))
     x_aug = aug(key, images)                    # (N, H, W, C), a different draw per example
 
-To train with it, wrap the model: `augmenting(model, aug)` augments the input with the layer
+To train with it, wrap the model: `jdl.nn.augmenting(model, aug)` augments the input with the layer
 key when `train=True` and is the model itself otherwise, so `make_train_step`, `fit`,
 `evaluate` and checkpoints work unchanged, and each step draws a fresh augmentation.
 

@@ -1,8 +1,8 @@
 """Composing augmentations and training with them (see `jdl.data._augment` for the functions).
 
 `compose` chains per-image functions (function k gets `fold_in(key, k)`), `augment` applies
-them to a batch with one key per example under `vmap`, and `augmenting(model, batch_fn)` wraps
-a model so the unchanged train step augments its inputs when `train=True`.
+them to a batch with one key per example under `vmap`, and `jdl.nn.augmenting(model, batch_fn)`
+wraps a model so the unchanged train step augments its inputs when `train=True`.
 """
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from jdl.data._augment import BatchFn, ImageFn
-from jdl.nn._layer import Layer
 
-__all__ = ["compose", "augment", "make_augmentation", "augmenting"]
+__all__ = ["compose", "augment", "make_augmentation"]
 
 
 # ---- composition and training ---------------------------------------------------------------
@@ -63,40 +62,3 @@ def make_augmentation(*fns: ImageFn) -> BatchFn:
         return augment(key, images, *fns)
 
     return augmentation
-
-
-def augmenting(model: Layer, augment_fn: BatchFn) -> Layer:
-    """`model` that augments its input while training: a Layer with the same `init`, params,
-    state, `kind` and `children` (paths, `cut`, checkpoints unchanged), whose
-
-        apply(params, state, x, key=k, train=True)  = model.apply(params, state,
-                         augment_fn(fold_in(k, 1), x), key=fold_in(k, 0), train=True)
-        apply(params, state, x, train=False)        = model.apply(params, state, x, train=False)
-
-    `augment_fn` is a batch function `(key, x) -> x` of the same shape, e.g.
-    `make_augmentation(partial(random_flip), partial(random_translate, max_shift=2))`.
-    `make_train_step` passes a fresh key per step, so each step sees a new augmentation, inside
-    the compiled step; evaluation and prediction see the original images.
-    """
-    if not isinstance(model, Layer):
-        raise TypeError(f"augmenting: expected model to be a Layer, got {type(model).__name__}")
-    if not callable(augment_fn):
-        raise TypeError(f"augmenting: expected augment_fn to be a function (key, images) -> "
-                        f"images, got {type(augment_fn).__name__}")
-
-    def apply(params, state, x, *, key=None, train=False):
-        if not train:
-            return model.apply(params, state, x, key=key, train=False)
-        if key is None:
-            raise ValueError("augmenting: train=True needs a random key for the augmentation; "
-                             "call apply(params, state, x, key=jax.random.key(seed), train=True),"
-                             " or pass train=False for evaluation")
-        x_aug = augment_fn(jax.random.fold_in(key, 1), x)
-        if jnp.shape(x_aug) != jnp.shape(x):
-            raise ValueError(f"augmenting: expected augment_fn to keep the input shape "
-                             f"{jnp.shape(x)}, got {jnp.shape(x_aug)}")
-        return model.apply(params, state, x_aug, key=jax.random.fold_in(key, 0), train=True)
-
-    return Layer(model.init, apply, model.kind, model.children)
-
-

@@ -1,9 +1,11 @@
-"""Mini-batches for one epoch of mini-batch SGD with shuffling (CURRICULUM ch. 2 [000-004],
-shuffling [003]). Pure NumPy.
+"""Mini-batches for one epoch of mini-batch SGD with shuffling, in the order `jdl.train.fit` uses.
 
     for epoch in range(epochs):
-        for xb, yb in batches(x, y, batch_size=128, shuffle=True, seed=(seed, epoch)):
+        for xb, yb in batches(x, y, batch_size=128, key=ts.key, epoch=epoch):
             ts, metrics = train_step(ts, (xb, yb))
+
+With `drop_remainder=True` this loop trains on exactly the batches of
+`fit(ts, train_step, (x, y), epochs=epochs, batch_size=128)` (see `epoch_order`).
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from jdl.data._splits import Seed, _generator, _length
+from jdl.data._order import epoch_order
+from jdl.data._splits import _length
 
 __all__ = ["batches", "num_batches"]
 
@@ -38,23 +41,23 @@ def batches(
     y: Any = None,
     *,
     batch_size: int,
-    shuffle: bool = False,
-    seed: Seed = None,
+    key: Any = None,
+    epoch: int = 0,
     drop_remainder: bool = False,
 ) -> Iterator[Any]:
     """Iterate over one epoch in mini-batches along the first axis: yields (xb, yb), or xb if y is None.
 
     Every example appears exactly once per epoch (except the last n mod batch_size when
-    `drop_remainder`). `shuffle` orders the examples by a permutation drawn from `seed` (an int,
-    ints such as (seed, epoch), a np.random.Generator or a JAX key; None draws fresh OS entropy,
-    which is not reproducible); without `shuffle` batches are views in data order and `seed` is unused.
-    Arguments are checked when `batches` is called, not at the first `next`.
+    `drop_remainder`). `key=None` keeps the data order (batches are views); a typed key (the
+    run's `ts.key`) shuffles by `epoch_order(key, epoch, n)`, the permutation `fit` draws for
+    epoch `epoch`, so the same key and epoch give the same batches. Arguments are checked when
+    `batches` is called, not at the first `next`.
     """
     batch_size = _check_batch_size(batch_size, "batches")
     n = _length(x, y, "batches")
     x = np.asarray(x)
     y = None if y is None else np.asarray(y)
-    order = _generator(seed, "batches").permutation(n) if shuffle else None
+    order = None if key is None else np.asarray(epoch_order(key, epoch, n))
     count = num_batches(n, batch_size, drop_remainder)
     return _iterate(x, y, order, batch_size, count)
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jdl._io import atomic_write
+from jdl.io import atomic_write
 
 __all__ = ["read_idx", "write_idx", "IDX_DTYPES"]
 

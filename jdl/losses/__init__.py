@@ -7,7 +7,7 @@ class / feature axes and **never over the batch**, so a train step chooses the r
 * elementwise losses (``quadratic``, ``mean_squared_error``, the binary cross-entropies,
   ``log_loss``, ``hinge``): predictions and targets have the same shape ``(batch, ...)``;
   the result is ``(batch,)`` (all trailing axes reduced; a 0-d input gives a 0-d result).
-* class losses (``categorical_cross_entropy``, ``log_likelihood``, ``multiclass_max_margin``,
+* class losses (``categorical_cross_entropy``, ``softmax_cross_entropy``, ``multiclass_max_margin``,
   ...): logits ``(..., K)`` with classes on the last axis; the result is ``logits.shape[:-1]``,
   i.e. ``(batch,)`` for ``(batch, K)`` logits (``(batch, T)`` for per-token sequence logits).
 
@@ -16,8 +16,12 @@ empirical risk of deck 001 is ``reduce(loss(...)) + lambda * regularizer``.
 
 Deck 003's "loss bricks" table maps to: Square -> :func:`quadratic`; Log (c = +-1) ->
 :func:`log_loss`; Hinge (c = +-1, margin m) -> :func:`hinge`; LogSoftMax
-``log sum_k e^{x_k} - x_c`` -> :func:`log_likelihood` (also named ``softmax_cross_entropy`` and
-``log_softmax_loss``: it is the same function); MaxMargin -> :func:`multiclass_max_margin`.
+``log sum_k e^{x_k} - x_c`` -> :func:`softmax_cross_entropy`; MaxMargin ->
+:func:`multiclass_max_margin`.
+
+One function per loss: the other names a loss goes by (Keras's ``"mse"``,
+``"sparse_categorical_crossentropy"``, the lectures' ``"log_likelihood"``, ...) are the alias
+table of :func:`get`, ``get("log_likelihood") is softmax_cross_entropy``.
 
 Validation (nothing is silently wrong):
 
@@ -45,14 +49,9 @@ from jdl.losses._multiclass import categorical_cross_entropy as categorical_cros
 from jdl.losses._multiclass import (
     categorical_cross_entropy_from_probs as categorical_cross_entropy_from_probs,
 )
-from jdl.losses._multiclass import log_likelihood as log_likelihood
-from jdl.losses._multiclass import log_softmax_loss as log_softmax_loss
 from jdl.losses._multiclass import multiclass_max_margin as multiclass_max_margin
 from jdl.losses._multiclass import nll_from_log_probs as nll_from_log_probs
 from jdl.losses._multiclass import softmax_cross_entropy as softmax_cross_entropy
-from jdl.losses._multiclass import (
-    sparse_categorical_cross_entropy as sparse_categorical_cross_entropy,
-)
 from jdl.losses._regression import mean_squared_error as mean_squared_error
 from jdl.losses._regression import quadratic as quadratic
 
@@ -61,8 +60,7 @@ __all__ = [
     "quadratic", "mean_squared_error",
     "binary_cross_entropy", "sigmoid_binary_cross_entropy",
     "categorical_cross_entropy", "categorical_cross_entropy_from_probs",
-    "log_likelihood", "softmax_cross_entropy", "sparse_categorical_cross_entropy",
-    "log_softmax_loss", "nll_from_log_probs",
+    "softmax_cross_entropy", "nll_from_log_probs",
     "log_loss", "hinge", "multiclass_max_margin",
     "multi_task", "get",
 ]

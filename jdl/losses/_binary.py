@@ -8,14 +8,14 @@ import optax
 from jax import Array
 from jax.typing import ArrayLike
 
-from jdl.losses._checks import (
-    _all_trailing,
-    _check_range,
-    _check_sign,
-    _float,
-    _nan_where_invalid,
-    _same_shape,
-    _sum_trailing,
+from jdl.checks import (
+    all_trailing,
+    check_range,
+    check_sign,
+    as_float,
+    nan_where_invalid,
+    same_shape,
+    sum_trailing,
 )
 
 
@@ -23,32 +23,32 @@ from jdl.losses._checks import (
 @jax.jit
 def _bce_probs(p: Array, t: Array, eps: Array) -> Array:
     t = t.astype(p.dtype)
-    valid = _all_trailing((p >= 0) & (p <= 1) & (t >= 0) & (t <= 1))
+    valid = all_trailing((p >= 0) & (p <= 1) & (t >= 0) & (t <= 1))
     q = jnp.clip(p, eps, 1.0 - eps)
     loss = -(t * jnp.log(q) + (1.0 - t) * jnp.log1p(-q))
-    return _nan_where_invalid(_sum_trailing(loss), valid)
+    return nan_where_invalid(sum_trailing(loss), valid)
 
 
 @jax.jit
 def _bce_logits(x: Array, t: Array) -> Array:
     t = t.astype(x.dtype)
-    valid = _all_trailing((t >= 0) & (t <= 1))
-    return _nan_where_invalid(_sum_trailing(optax.losses.sigmoid_binary_cross_entropy(x, t)),
+    valid = all_trailing((t >= 0) & (t <= 1))
+    return nan_where_invalid(sum_trailing(optax.losses.sigmoid_binary_cross_entropy(x, t)),
                               valid)
 
 
 @jax.jit
 def _log_loss(x: Array, c: Array) -> Array:
-    valid = _all_trailing((c == 1) | (c == -1))
+    valid = all_trailing((c == 1) | (c == -1))
     loss = jax.nn.softplus(-c.astype(x.dtype) * x)
-    return _nan_where_invalid(_sum_trailing(loss), valid)
+    return nan_where_invalid(sum_trailing(loss), valid)
 
 
 @jax.jit
 def _hinge(x: Array, c: Array, margin: Array) -> Array:
-    valid = _all_trailing((c == 1) | (c == -1))
+    valid = all_trailing((c == 1) | (c == -1))
     loss = jax.nn.relu(margin - c.astype(x.dtype) * x)
-    return _nan_where_invalid(_sum_trailing(loss), valid)
+    return nan_where_invalid(sum_trailing(loss), valid)
 
 
 def binary_cross_entropy(probs: ArrayLike, targets: ArrayLike, eps: float = 1e-7) -> Array:
@@ -63,11 +63,11 @@ def binary_cross_entropy(probs: ArrayLike, targets: ArrayLike, eps: float = 1e-7
     [0, 1] (e.g. logits passed by mistake) raise when concrete, NaN when traced.
     Hand-written: optax has no BCE on probabilities (only ``sigmoid_binary_cross_entropy``).
     """
-    probs = _float(probs, "probs")
+    probs = as_float(probs, "probs")
     targets = jnp.asarray(targets)
-    _same_shape(probs, targets, "probs", "targets")
-    _check_range(probs, "probs", 0.0, 1.0, "; for logits use sigmoid_binary_cross_entropy")
-    _check_range(targets, "targets", 0.0, 1.0)
+    same_shape(probs, targets, "probs", "targets")
+    check_range(probs, "probs", 0.0, 1.0, "; for logits use sigmoid_binary_cross_entropy")
+    check_range(targets, "targets", 0.0, 1.0)
     eps = max(float(eps), float(jnp.finfo(probs.dtype).eps))  # so that 1 - eps < 1 in this dtype
     return _bce_probs(probs, targets, jnp.asarray(eps, probs.dtype))
 
@@ -81,10 +81,10 @@ def sigmoid_binary_cross_entropy(logits: ArrayLike, targets: ArrayLike) -> Array
     in [0, 1] (else ValueError when concrete, NaN when traced). Shapes ``(batch, ...)`` ->
     ``(batch,)``. Uses ``optax.losses.sigmoid_binary_cross_entropy`` (elementwise).
     """
-    logits = _float(logits, "logits")
+    logits = as_float(logits, "logits")
     targets = jnp.asarray(targets)
-    _same_shape(logits, targets, "logits", "targets")
-    _check_range(targets, "targets", 0.0, 1.0)
+    same_shape(logits, targets, "logits", "targets")
+    check_range(targets, "targets", 0.0, 1.0)
     return _bce_logits(logits, targets)
 
 
@@ -97,10 +97,10 @@ def log_loss(scores: ArrayLike, c: ArrayLike) -> Array:
     ``(batch, ...)`` -> ``(batch,)``; values other than +-1 raise when concrete, NaN when
     traced. Hand-written (one line; optax has no signed-label log loss).
     """
-    scores = _float(scores, "scores")
+    scores = as_float(scores, "scores")
     c = jnp.asarray(c)
-    _same_shape(scores, c, "scores", "c")
-    _check_sign(c)
+    same_shape(scores, c, "scores", "c")
+    check_sign(c)
     return _log_loss(scores, c)
 
 
@@ -112,8 +112,8 @@ def hinge(scores: ArrayLike, c: ArrayLike, margin: float = 1.0) -> Array:
     ``(batch, ...)`` -> ``(batch,)``; values other than +-1 raise when concrete, NaN when
     traced. Hand-written because ``optax.losses.hinge_loss`` fixes m = 1 (they agree at m = 1).
     """
-    scores = _float(scores, "scores")
+    scores = as_float(scores, "scores")
     c = jnp.asarray(c)
-    _same_shape(scores, c, "scores", "c")
-    _check_sign(c)
+    same_shape(scores, c, "scores", "c")
+    check_sign(c)
     return _hinge(scores, c, jnp.asarray(margin, scores.dtype))

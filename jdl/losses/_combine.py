@@ -20,7 +20,7 @@ from jdl.losses._binary import (
 from jdl.losses._multiclass import (
     categorical_cross_entropy,
     categorical_cross_entropy_from_probs,
-    log_likelihood,
+    softmax_cross_entropy,
     multiclass_max_margin,
     nll_from_log_probs,
 )
@@ -121,10 +121,10 @@ _BY_NAME: dict[str, Callable[..., Array]] = {
     "categorical_cross_entropy": categorical_cross_entropy,
     "categorical_crossentropy": categorical_cross_entropy,
     "categorical_cross_entropy_from_probs": categorical_cross_entropy_from_probs,
-    "log_likelihood": log_likelihood, "softmax_cross_entropy": log_likelihood,
-    "sparse_categorical_cross_entropy": log_likelihood,
-    "sparse_categorical_crossentropy": log_likelihood,
-    "log_softmax_loss": log_likelihood, "nll_from_log_probs": nll_from_log_probs,
+    "softmax_cross_entropy": softmax_cross_entropy, "log_likelihood": softmax_cross_entropy,
+    "sparse_categorical_cross_entropy": softmax_cross_entropy,
+    "sparse_categorical_crossentropy": softmax_cross_entropy,
+    "log_softmax_loss": softmax_cross_entropy, "nll_from_log_probs": nll_from_log_probs,
     "log_loss": log_loss, "hinge": hinge, "multiclass_max_margin": multiclass_max_margin,
     "max_margin": multiclass_max_margin,
 }

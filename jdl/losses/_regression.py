@@ -7,18 +7,18 @@ import optax
 from jax import Array
 from jax.typing import ArrayLike
 
-from jdl.losses._checks import _float, _mean_trailing, _same_shape, _sum_trailing
+from jdl.checks import as_float, mean_trailing, same_shape, sum_trailing
 
 
 # ----------------------------------------------------------------------------- regression
 @jax.jit
 def _quadratic(p: Array, t: Array) -> Array:
-    return _sum_trailing(optax.losses.l2_loss(p, t.astype(p.dtype)))
+    return sum_trailing(optax.losses.l2_loss(p, t.astype(p.dtype)))
 
 
 @jax.jit
 def _mse(p: Array, t: Array) -> Array:
-    return _mean_trailing(optax.losses.squared_error(p, t.astype(p.dtype)))
+    return mean_trailing(optax.losses.squared_error(p, t.astype(p.dtype)))
 
 
 def quadratic(predictions: ArrayLike, targets: ArrayLike) -> Array:
@@ -29,9 +29,9 @@ def quadratic(predictions: ArrayLike, targets: ArrayLike) -> Array:
     Shapes: predictions, targets ``(batch, ...)`` -> ``(batch,)``.
     Uses ``optax.losses.l2_loss`` (``1/2 (a - y)^2`` elementwise) and sums the features.
     """
-    predictions = _float(predictions, "predictions")
+    predictions = as_float(predictions, "predictions")
     targets = jnp.asarray(targets)
-    _same_shape(predictions, targets, "predictions", "targets")
+    same_shape(predictions, targets, "predictions", "targets")
     return _quadratic(predictions, targets)
 
 
@@ -42,7 +42,7 @@ def mean_squared_error(predictions: ArrayLike, targets: ArrayLike) -> Array:
     (Keras takes it over the last axis only; the two agree for ``(batch, d)``).
     Uses ``optax.losses.squared_error`` (no 1/2), averaged over the features.
     """
-    predictions = _float(predictions, "predictions")
+    predictions = as_float(predictions, "predictions")
     targets = jnp.asarray(targets)
-    _same_shape(predictions, targets, "predictions", "targets")
+    same_shape(predictions, targets, "predictions", "targets")
     return _mse(predictions, targets)

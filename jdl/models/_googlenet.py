@@ -18,7 +18,6 @@ import jax.numpy as jnp
 
 from jdl import nn
 from jdl.models._resnet import _check_input_size
-from jdl.nn._conv import Padding
 
 # Szegedy et al. 2014, Table 1: name -> (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)
 _TABLE: dict[str, tuple[int, int, int, int, int, int]] = {
@@ -38,7 +37,7 @@ _POOL_AFTER = {"inception3b": "pool3", "inception4e": "pool4"}
 _AUX_AFTER = {"inception4a": "aux1", "inception4d": "aux2"}
 
 
-def _conv(features: int, kernel: int, stride: int = 1, padding: Padding = "SAME", *,
+def _conv(features: int, kernel: int, stride: int = 1, padding: nn.Padding = "SAME", *,
           batch_norm: bool = False) -> nn.Layer:
     """conv - ReLU (paper), or bias-free conv - BN - ReLU (`batch_norm`; torchvision's BasicConv2d)."""
     conv = nn.Conv(features, kernel, stride, padding, use_bias=not batch_norm, w_init="he")

@@ -30,6 +30,7 @@ from jdl.nn._combinators import parallel as parallel
 from jdl.nn._combinators import residual as residual
 from jdl.nn._combinators import serial as serial
 from jdl.nn._conv import Conv as Conv
+from jdl.nn._conv import Padding as Padding
 from jdl.nn._conv_transpose import ConvTranspose as ConvTranspose
 from jdl.nn._conv_transpose import flip_kernel as flip_kernel
 from jdl.nn._conv_transpose import true_convolve2d as true_convolve2d
@@ -40,7 +41,10 @@ from jdl.nn._dropout import Dropout as Dropout
 from jdl.nn._layer import Layer as Layer
 from jdl.nn._local import LocallyConnected2D as LocallyConnected2D
 from jdl.nn._lrn import LocalResponseNorm as LocalResponseNorm
-from jdl.nn._mode import eval_mode as eval_mode
+from jdl.nn._wrappers import augmenting as augmenting
+from jdl.nn._wrappers import eval_mode as eval_mode
+from jdl.nn._wrappers import training_transform as training_transform
+from jdl.nn._wrappers import wrapped_layer as wrapped_layer
 from jdl.nn._norm import BatchNorm as BatchNorm
 from jdl.nn._norm import LayerNorm as LayerNorm
 from jdl.nn._pool import AvgPool as AvgPool
@@ -51,6 +55,7 @@ from jdl.nn._reshape import Reshape as Reshape
 
 __all__ = [
     "Layer", "serial", "parallel", "residual", "cut", "cut_subtree", "eval_mode",
+    "augmenting", "training_transform", "wrapped_layer", "Padding",
     "Dense", "Conv", "LocallyConnected2D", "MaxPool", "AvgPool", "GlobalAvgPool", "Flatten",
     "Reshape",
     "Dropout", "BatchNorm", "LayerNorm",

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from jdl.nn._layer import Layer
-from jdl.nn._mode import wrapped_layer
+from jdl.nn._wrappers import wrapped_layer
 
 
 def _child_index(model: Layer, name: str, path: str) -> int:

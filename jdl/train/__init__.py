@@ -8,13 +8,16 @@
 """
 from jdl.train._callbacks import Callback as Callback
 from jdl.train._callbacks import EarlyStopping as EarlyStopping
+from jdl.train._callbacks import MemberEarlyStopping as MemberEarlyStopping
 from jdl.train._callbacks import ReduceLROnPlateau as ReduceLROnPlateau
+from jdl.train._improvement import Improvement as Improvement
 from jdl.train._distributed import add_distributed_arguments as add_distributed_arguments
 from jdl.train._distributed import initialize as initialize_distributed
 from jdl.train._distributed import initialize_from_args as initialize_from_args
-from jdl.train._loop import evaluate as evaluate
+from jdl.train._evaluate import evaluate as evaluate
+from jdl.train._evaluate import evaluate_population as evaluate_population
+from jdl.train._evaluate import predict as predict
 from jdl.train._loop import fit as fit
-from jdl.train._loop import predict as predict
 from jdl.train._parallel import local as local
 from jdl.train._parallel import make_mesh as make_mesh
 from jdl.train._parallel import make_pmap_train_step as make_pmap_train_step
@@ -28,7 +31,6 @@ from jdl.train._population import member as member
 from jdl.train._population import population_mesh as population_mesh
 from jdl.train._population import set_hyperparams as set_hyperparams
 from jdl.train._population import shard_population as shard_population
-from jdl.train._population_fit import evaluate_population as evaluate_population
 from jdl.train._population_fit import fit_population as fit_population
 from jdl.train._search import best_member as best_member
 from jdl.train._search import format_table as format_table
@@ -38,15 +40,15 @@ from jdl.train._search import results_table as results_table
 from jdl.train._state import TrainState as TrainState
 from jdl.train._state import dropout_key as dropout_key
 from jdl.train._state import init_train_state as init_train_state
-from jdl.train._state import shuffle_key as shuffle_key
 from jdl.train._steps import make_eval_step as make_eval_step
 from jdl.train._steps import make_steps as make_steps
 from jdl.train._steps import make_train_step as make_train_step
 
 __all__ = [
-    "TrainState", "init_train_state", "dropout_key", "shuffle_key",
+    "TrainState", "init_train_state", "dropout_key",
     "make_train_step", "make_eval_step", "make_steps",
-    "fit", "evaluate", "predict", "Callback", "EarlyStopping", "ReduceLROnPlateau",
+    "fit", "evaluate", "predict", "Callback", "EarlyStopping", "MemberEarlyStopping",
+    "ReduceLROnPlateau", "Improvement",
     "init_population", "set_hyperparams", "make_population_step", "member", "ensemble_predict",
     "shard_population", "population_mesh",
     "fit_population", "evaluate_population", "grid", "random_search", "results_table",

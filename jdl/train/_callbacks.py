@@ -1,22 +1,28 @@
-"""Callbacks for `fit`: small host-side objects called at the end of each epoch.
+"""Callbacks for `fit` and `fit_population`: small host-side objects called after each epoch.
 
 A callback may stop training (`stop_training = True`), may return a replacement TrainState
 from `on_epoch_end` (a plateau schedule changes the learning rate in the optimizer state)
 and at the end (early stopping restores the best one). This is host-side control flow
-around the jitted step, so plain objects are the simplest honest form.
+around the jitted step, so plain objects are the simplest honest form. Every callback that
+asks "did the metric improve?" asks the one rule of `jdl.train._improvement.Improvement`.
 """
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jdl.train._improvement import Improvement
+from jdl.train._population import select_members
 from jdl.train._state import TrainState
 
 
 class Callback:
-    """Base class: override what you need. `stop_training` ends `fit` after the current epoch."""
+    """Base class: override what you need. `stop_training` ends training after the current epoch.
+
+    For a population (`fit_population`), a callback may also keep `active`, an (N,) bool array:
+    members whose flag is off stop changing from the next epoch on.
+    """
 
     stop_training: bool = False
 
@@ -36,8 +42,20 @@ def _snapshot(ts: TrainState) -> TrainState:
     return jax.tree.map(jnp.copy, ts)
 
 
+def _monitored(owner: str, monitor: str, logs: dict):
+    if monitor not in logs:
+        raise KeyError(f"{owner}: monitor {monitor!r} is not among the epoch logs {sorted(logs)}; "
+                       "pass val_data (and eval_step) to get val_* metrics")
+    return logs[monitor]
+
+
+def _check_patience(patience, owner: str) -> None:
+    if isinstance(patience, bool) or not isinstance(patience, (int, np.integer)) or patience < 0:
+        raise ValueError(f"{owner}: expected patience an int >= 0, got {patience!r}")
+
+
 class EarlyStopping(Callback):
-    """Stop once `monitor` has not improved for `patience` epochs in a row (decks 000-004; Keras).
+    """Stop once `monitor` has not improved for `patience` epochs in a row (Keras semantics).
 
     Args:
       monitor: a key of the epoch logs, e.g. "val_loss" or "val_accuracy".
@@ -53,30 +71,19 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, *, min_delta: float = 0.0,
                  mode: str = "auto", restore_best: bool = True):
-        if mode not in ("min", "max", "auto"):
-            raise ValueError(f"EarlyStopping: expected mode 'min', 'max' or 'auto', got {mode!r}")
-        if patience < 0:
-            raise ValueError(f"EarlyStopping: expected patience >= 0, got {patience!r}")
-        self.monitor, self.patience, self.min_delta = monitor, patience, abs(min_delta)
-        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
+        _check_patience(patience, "EarlyStopping")
+        self.rule = Improvement.of(monitor, mode, min_delta)
+        self.monitor, self.patience, self.mode = monitor, patience, self.rule.mode
         self.restore_best = restore_best
 
     def on_train_begin(self, ts: TrainState) -> None:
-        self.best_value = -math.inf if self.mode == "max" else math.inf
+        self.best_value = self.rule.worst()
         self.best_epoch, self.stopped_epoch, self.wait = None, None, 0
         self.best_state, self.stop_training = None, False
 
-    def _improved(self, value: float) -> bool:
-        if self.mode == "max":
-            return value > self.best_value + self.min_delta
-        return value < self.best_value - self.min_delta
-
     def on_epoch_end(self, epoch: int, logs: dict[str, float], ts: TrainState) -> None:
-        if self.monitor not in logs:
-            raise KeyError(f"EarlyStopping: monitor {self.monitor!r} is not among the epoch logs "
-                           f"{sorted(logs)}; pass val_data to fit to get val_* metrics")
-        value = logs[self.monitor]
-        if self._improved(value):
+        value = _monitored("EarlyStopping", self.monitor, logs)
+        if self.rule.improved(value, self.best_value):
             self.best_value, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best:
                 self.best_state = _snapshot(ts)
@@ -89,34 +96,83 @@ class EarlyStopping(Callback):
         return self.best_state if self.restore_best else None
 
 
+class MemberEarlyStopping(Callback):
+    """`EarlyStopping` for each member of a population at once (what `fit_population` uses).
+
+    Member i stops once `monitor` has not improved for `patience` epochs in a row; from then on
+    its `active` flag is off and its TrainState no longer changes. With `restore_best`, every
+    member ends with the TrainState of its own best epoch (a member that never improved, e.g.
+    NaN from the start, keeps its last state). With `patience=None` nobody stops; the best epoch
+    of each member is still tracked when `monitor` is logged. `best_epoch` is (N,), -1 where
+    there was none.
+    """
+
+    def __init__(self, members: int, monitor: str = "val_loss", patience: int | None = None, *,
+                 min_delta: float = 0.0, mode: str = "auto", restore_best: bool = True):
+        if patience is not None:
+            _check_patience(patience, "patience")
+        self.rule = Improvement.of(monitor, mode, min_delta)
+        self.members, self.patience, self.restore_best = members, patience, restore_best
+
+    def on_train_begin(self, pop: TrainState) -> None:
+        n = self.members
+        self.best_value = np.full(n, self.rule.worst())
+        self.best_epoch = np.full(n, -1)
+        self.wait, self.active = np.zeros(n, np.int64), np.ones(n, bool)
+        self.best_state, self.stop_training = None, False
+
+    def on_epoch_end(self, epoch: int, logs: dict, pop: TrainState) -> None:
+        if self.patience is None and self.rule.monitor not in logs:
+            return
+        value = _monitored("patience", self.rule.monitor, logs)
+        improved = self.active & self.rule.improved(value, self.best_value)
+        self.best_value = np.where(improved, value, self.best_value)
+        self.best_epoch = np.where(improved, epoch, self.best_epoch)
+        if self.patience is None:
+            return
+        self.wait = np.where(improved, 0, self.wait + self.active)
+        if self.restore_best and improved.any():
+            snapshot = _snapshot(pop)
+            self.best_state = snapshot if self.best_state is None else _select(
+                jnp.asarray(improved), snapshot, self.best_state)
+        self.active = self.active & (self.wait < self.patience)
+
+    def on_train_end(self, pop: TrainState) -> TrainState | None:
+        if self.patience is None or not self.restore_best or self.best_state is None:
+            return None
+        return _select(jnp.asarray(self.best_epoch >= 0), self.best_state, pop)
+
+
+_select = jax.jit(select_members)
+
+
 class ReduceLROnPlateau(Callback):
-    """Multiply the learning rate by `factor` when `monitor` stops improving (decks 002, 003:
-    "halve the learning rate when the validation error stops improving").
+    """Multiply the learning rate by `factor` when `monitor` stops improving ("halve the learning
+    rate when the validation error stops improving").
 
-    The plateau logic is Optax's `contrib.reduce_on_plateau` (fed the monitored value once per
-    epoch); its scale is applied to `opt_state.hyperparams["learning_rate"]`, so the optimizer
-    must be built with `optax.inject_hyperparams`, e.g.
-    `optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)` or, for jdl's optimizers,
-    `optax.inject_hyperparams(jdl.optimizers.sgd)(lr=0.1)`. Optax's own usage (chaining the
-    transform and passing the *training* loss each step) cannot see validation metrics.
+    The rule is Keras's and Optax's `contrib.reduce_on_plateau`: after `patience` epochs
+    without improvement (by more than `atol + rtol * |best|`), scale <- max(scale * factor,
+    min_scale), then wait `cooldown` epochs before counting again. Optax's transform is meant to
+    run inside the step on the training loss; a validation metric arrives once per epoch on the
+    host, so the rule runs here, on the shared `Improvement` (Optax's own threshold,
+    `(1 - rtol) * best - atol`, would call a slightly *worse* value an improvement once a
+    metric is negated for mode "max"). The scale is applied to
+    `opt_state.hyperparams["learning_rate"]` (or `"lr"`), so the optimizer must be built with
+    `optax.inject_hyperparams`, e.g. `optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)` or
+    `optax.inject_hyperparams(jdl.optimizers.sgd)(lr=0.1)`.
 
-    Args:
-      monitor: epoch-log key, e.g. "val_loss" (lower is better; pass mode="max" for accuracies).
-      factor, patience, rtol, atol, cooldown, min_scale: as in `optax.contrib.reduce_on_plateau`.
     After each epoch, `scale` holds the current multiplier of the initial learning rate.
     """
 
     def __init__(self, monitor: str = "val_loss", factor: float = 0.5, patience: int = 2, *,
-                 mode: str = "min", rtol: float = 1e-4, atol: float = 0.0, cooldown: int = 0,
+                 mode: str = "auto", rtol: float = 1e-4, atol: float = 0.0, cooldown: int = 0,
                  min_scale: float = 0.0):
-        import optax
-
-        if mode not in ("min", "max"):
-            raise ValueError(f"ReduceLROnPlateau: expected mode 'min' or 'max', got {mode!r}")
-        self.monitor, self.sign = monitor, 1.0 if mode == "min" else -1.0
-        self.plateau = optax.contrib.reduce_on_plateau(
-            factor=factor, patience=patience, rtol=rtol, atol=atol, cooldown=cooldown,
-            min_scale=min_scale)
+        _check_patience(patience, "ReduceLROnPlateau")
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"ReduceLROnPlateau: expected factor in (0, 1), got {factor!r}")
+        self.rule = Improvement.of(monitor, mode, atol, rtol)
+        self.monitor, self.factor, self.patience = monitor, factor, patience
+        self.cooldown, self.min_scale = cooldown, min_scale
 
     def on_train_begin(self, ts: TrainState) -> None:
         hyper = getattr(ts.opt_state, "hyperparams", None) or {}
@@ -127,16 +183,20 @@ class ReduceLROnPlateau(Callback):
                              f"jdl.optimizers), got hyperparams {sorted(hyper)}")
         self.name = names[0]
         self.base_lr = jnp.copy(hyper[self.name])
-        self.plateau_state = self.plateau.init(jnp.zeros(()))
+        self.best_value, self.wait, self.cooling = self.rule.worst(), 0, 0
         self.scale, self.stop_training = 1.0, False
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float], ts: TrainState) -> TrainState:
-        if self.monitor not in logs:
-            raise KeyError(f"ReduceLROnPlateau: monitor {self.monitor!r} is not among the epoch "
-                           f"logs {sorted(logs)}")
-        value = jnp.asarray(self.sign * logs[self.monitor], jnp.float32)
-        _, self.plateau_state = self.plateau.update(jnp.zeros(()), self.plateau_state, value=value)
-        self.scale = float(self.plateau_state.scale)
+        value = _monitored("ReduceLROnPlateau", self.monitor, logs)
+        if self.rule.improved(value, self.best_value):
+            self.best_value, self.wait = value, 0
+        else:
+            self.wait += 1
+        if self.cooling > 0:
+            self.cooling, self.wait = self.cooling - 1, 0
+        elif self.wait >= self.patience:
+            self.scale = max(self.scale * self.factor, self.min_scale)
+            self.wait, self.cooling = 0, self.cooldown
         hyper = dict(ts.opt_state.hyperparams)
         hyper[self.name] = (self.base_lr * self.scale).astype(self.base_lr.dtype)
         return ts._replace(opt_state=ts.opt_state._replace(hyperparams=hyper))

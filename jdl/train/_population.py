@@ -1,8 +1,8 @@
 """Populations: N models trained in one compiled program by `vmap` over stacked TrainStates.
 
-Deck 001 says grid search "needs lots of GPUs"; on one device, `vmap` turns N small training
-runs into one program with N-times-wider operations (research/jax-stack.md section 3: 16 MLPs
-at 3.1x the throughput of 16 runs one after another). Member i is exactly the lone run with the
+The lectures say grid search "needs lots of GPUs"; on one device, `vmap` turns N small training
+runs into one program with N-times-wider operations (measured on a 2-core CPU: 16 MLPs at 3.1x
+the throughput of 16 runs one after another; docs/benchmarks.md). Member i is exactly the lone run with the
 same seed and hyper-parameters.
 
     optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=1e-3)
@@ -11,8 +11,8 @@ same seed and hyper-parameters.
     step = make_population_step(make_train_step(model, optimizer, loss, jit=False))
     pop, logs = step(pop, (x, y))          # every member sees the same batch; logs are (N,)
 
-Over several devices, `shard_population(pop, devices)` splits the member axis across them (deck
-001's grid search on "lots of GPUs"): the same step then runs each device's members there.
+Over several devices, `shard_population(pop, devices)` splits the member axis across them (grid
+search on "lots of GPUs"): the same step then runs each device's members there.
 """
 from __future__ import annotations
 
@@ -118,6 +118,18 @@ def population_mesh(population: TrainState) -> Mesh | None:
     if isinstance(sharding, NamedSharding) and sharding.mesh.devices.size > 1:
         return sharding.mesh
     return None
+
+
+def select_members(mask: Array, new, old):
+    """Per-member `where(mask[i], new_i, old_i)` over stacked pytrees (typed keys included)."""
+
+    def pick(a, b):
+        if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+            data = select_members(mask, jax.random.key_data(a), jax.random.key_data(b))
+            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
+        return jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+
+    return jax.tree.map(pick, new, old)
 
 
 def member(population: TrainState, i: int) -> TrainState:

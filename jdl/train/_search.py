@@ -2,8 +2,9 @@
 
 A search is a population (one member per setting) trained by `fit_population`; `grid` and
 `random_search` only build the `{name: (N,) values}` dict that `init_population(hyperparams=...)`
-writes into the members' `optax.inject_hyperparams` state (deck 001: grid search, random
-search; Bergstra & Bengio 2012 for why random search covers important axes better).
+writes into the members' `optax.inject_hyperparams` state (grid search and random search, as
+the lectures present them; Bergstra & Bengio 2012 for why random search covers important axes
+better).
 
     settings = grid(learning_rate=[1e-3, 3e-3, 1e-2], weight_decay=[0.0, 1e-4])   # N = 6
     pop = init_population(model, optax.inject_hyperparams(optax.adamw)(learning_rate=1e-3),
@@ -21,6 +22,8 @@ from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
+
+from jdl.train._improvement import Improvement
 
 
 def grid(**values: Sequence[float]) -> dict[str, np.ndarray]:
@@ -76,14 +79,14 @@ def random_search(key: jax.Array, n: int, **spaces: tuple) -> dict[str, np.ndarr
 
 
 def best_member(history: Mapping[str, np.ndarray], monitor: str = "val_loss", mode: str = "auto") -> int:
-    """Index of the member with the best `monitor` value over all its epochs."""
+    """Index of the member with the best `monitor` value over all its epochs (NaN never wins)."""
     if monitor not in history:
         raise KeyError(f"monitor: {monitor!r} is not in the history {sorted(history)}")
-    mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
-    values = np.asarray(history[monitor], np.float64)
-    values = np.where(np.isnan(values), -np.inf if mode == "max" else np.inf, values)
-    best = values.max(0) if mode == "max" else values.min(0)
-    return int(np.argmax(best) if mode == "max" else np.argmin(best))
+    rule = Improvement.of(monitor, mode)
+    best = int(rule.best_index(rule.best_value(history[monitor])))
+    if best < 0:
+        raise ValueError(f"history[{monitor!r}]: expected at least one finite value, got only NaN")
+    return best
 
 
 def results_table(history: Mapping[str, np.ndarray], settings: Mapping[str, Any] | None = None,
@@ -92,9 +95,8 @@ def results_table(history: Mapping[str, np.ndarray], settings: Mapping[str, Any]
     every metric, and the epoch it stopped at (None if it ran to the end)."""
     if monitor not in history:
         raise KeyError(f"monitor: {monitor!r} is not in the history {sorted(history)}")
-    mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
     values = np.asarray(history[monitor], np.float64)
-    pick = np.nanargmax if mode == "max" else np.nanargmin
+    best_epochs = Improvement.of(monitor, mode).best_index(values)
     active = np.asarray(history.get("active", np.ones_like(values, bool)), bool)
     metrics = [k for k, v in history.items()
                if k not in ("active", "best_epoch", "epoch_time") and np.ndim(v) == 2]
@@ -104,7 +106,7 @@ def results_table(history: Mapping[str, np.ndarray], settings: Mapping[str, Any]
         for name, column in (settings or {}).items():
             row[name] = float(np.asarray(column)[i])
         column = values[:, i]
-        best = int(pick(column)) if not np.all(np.isnan(column)) else -1
+        best = int(best_epochs[i])
         row[f"best_{monitor}"] = float(column[best]) if best >= 0 else math.nan
         row["best_epoch"] = best + 1 if best >= 0 else None
         stopped = np.flatnonzero(~active[:, i])

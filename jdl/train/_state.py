@@ -1,7 +1,6 @@
 """TrainState: everything a training run carries from one step to the next, as one pytree."""
 from __future__ import annotations
 
-import functools
 from typing import Any, NamedTuple, Sequence
 
 import jax
@@ -9,11 +8,12 @@ import jax.numpy as jnp
 import optax
 from jax import Array
 
+from jdl import compile_cache
 from jdl.nn import Layer
 
 
 class TrainState(NamedTuple):
-    """The whole state of a run (DESIGN.md section 2); a pytree, so it can be jitted, vmapped,
+    """The whole state of a run (docs/design.md); a pytree, so it can be jitted, vmapped,
     donated and checkpointed as is.
 
     Attributes:
@@ -32,11 +32,11 @@ class TrainState(NamedTuple):
     key: Array
 
 
-@functools.lru_cache(maxsize=64)
 def _init_program(model: Layer, shape: tuple[int, ...]):
-    """The jitted `key -> (params, state)` of `model` at `shape`, built once per (model, shape):
+    """The jitted `key -> (params, state)` of `model` at `shape`, kept in `jdl.compile_cache`:
     experiments that restart from fresh seeds (several runs of one model) compile it once."""
-    return jax.jit(lambda k: model.init(k, shape)[1:])
+    return compile_cache.cached(("init", model, shape),
+                                lambda: jax.jit(lambda k: model.init(k, shape)[1:]))
 
 
 def init_train_state(model: Layer, optimizer: optax.GradientTransformation, key: Array,
@@ -53,19 +53,10 @@ def init_train_state(model: Layer, optimizer: optax.GradientTransformation, key:
     shape = tuple(int(d) for d in input_shape)
     # One compiled program for the whole init: eagerly, every parameter's random draw would
     # compile on its own (about 0.5 s each on XLA:CPU). Shape errors are raised while tracing.
-    try:
-        program = _init_program(model, shape)
-    except TypeError:  # an unhashable model (a Layer built from unhashable pieces): no cache
-        program = jax.jit(lambda k: model.init(k, shape)[1:])
-    params, state = program(init_key)
+    params, state = _init_program(model, shape)(init_key)
     return TrainState(params, state, optimizer.init(params), jnp.zeros((), jnp.int32), run_key)
 
 
 def dropout_key(run_key: Array, step: Array) -> Array:
     """The key for the random layers of step `step`: fold_in(fold_in(run_key, 0), step)."""
     return jax.random.fold_in(jax.random.fold_in(run_key, 0), step)
-
-
-def shuffle_key(run_key: Array, epoch: int | Array) -> Array:
-    """The key that shuffles epoch `epoch`: fold_in(fold_in(run_key, 1), epoch)."""
-    return jax.random.fold_in(jax.random.fold_in(run_key, 1), epoch)

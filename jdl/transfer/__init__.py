@@ -33,8 +33,7 @@ from jdl.transfer._transplant import TransplantReport as TransplantReport
 from jdl.transfer._transplant import init_transfer_state as init_transfer_state
 from jdl.transfer._transplant import transplant as transplant
 from jdl.transfer._weights import load_pretrained as load_pretrained
-from jdl.transfer._weights import save_pretrained as save_pretrained
 
 __all__ = ["feature_extractor", "extract_features", "attach_head", "transplant",
            "TransplantReport", "init_transfer_state", "fine_tune_optimizer", "fine_tune_groups",
-           "save_pretrained", "load_pretrained"]
+           "load_pretrained"]

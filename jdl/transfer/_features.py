@@ -1,14 +1,13 @@
 """Feature extraction at a named layer and a head on top (deck 003: fc6/fc7 features)."""
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jdl import nn
+from jdl import compile_cache, nn
 from jdl.nn import Layer
 from jdl.train import TrainState
 
@@ -19,9 +18,8 @@ def _check_layer(fn: str, model: Any) -> None:
         raise TypeError(f"{fn}: expected model to be a jdl.nn.Layer, got {type(model).__name__}")
 
 
-@functools.lru_cache(maxsize=32)  # the same model, path and flatten reuse one compiled program
-def _compiled_cut(model: Layer, path: str, flatten: bool) -> Callable:
-    cut = nn.cut(model, path)  # raises now for a path that names no child
+def _build_cut(model: Layer, path: str, flatten: bool) -> Callable:
+    cut = nn.cut(model, path)
 
     @jax.jit
     def run(params, state, x):
@@ -51,12 +49,9 @@ def feature_extractor(model: Layer, params: Any, state: Any, path: str, *,
     if isinstance(params, TrainState):
         raise TypeError("feature_extractor: expected the model's params and state, got a "
                         "TrainState; pass ts.params, ts.state")
-    try:
-        hash(model)
-        compiled = _compiled_cut
-    except TypeError:  # a hand-made Layer with unhashable fields: compile without the cache
-        compiled = _compiled_cut.__wrapped__
-    run = compiled(model, path, bool(flatten))
+    nn.cut(model, path)  # raises now for a path that names no child
+    run = compile_cache.cached(("feature_extractor", model, path, bool(flatten)),
+                               lambda: _build_cut(model, path, bool(flatten)))
 
     def extract(x: Any) -> jax.Array:
         return run(params, state, x)

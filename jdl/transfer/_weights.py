@@ -1,8 +1,10 @@
-"""Pretrained weights as one checksummed file (`jdl.checkpoint.save_weights` / `load_weights`)."""
+"""Pretrained weights from one checksummed file, read into a model's tree.
+
+Saving has one way, `jdl.checkpoint.save_weights(path, {"params": ts.params, "state": ts.state})`;
+`load_pretrained` reads such a file back for a model without building its parameters first."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Sequence
 
 import jax
@@ -12,21 +14,10 @@ from jdl.transfer._features import _check_layer
 
 # ---- weights from a local file --------------------------------------------------------------
 
-def save_pretrained(path: str | os.PathLike, params: Any, state: Any = None) -> Path:
-    """Write `{"params": params, "state": state}` to one checksummed file (no pickle).
-
-    `jdl.checkpoint.save_weights` with the layout docs/checkpoints.md recommends, so
-    `load_pretrained` (or `load_weights` with the same target) reads it back. `state=None`
-    stores `{}` (a model without batch norm). Returns the path.
-    """
-    from jdl.checkpoint import save_weights  # imports flax / orbax only when asked for
-
-    return save_weights(path, {"params": params, "state": {} if state is None else state})
-
-
 def load_pretrained(path: str | os.PathLike, model: Layer, input_shape: Sequence[int]
                     ) -> tuple[Any, Any]:
-    """`(params, state)` of `model` from a weights file written by `save_pretrained`.
+    """`(params, state)` of `model` from a weights file holding `{"params": ..., "state": ...}`
+    (written by `jdl.checkpoint.save_weights`; a model without batch norm has `"state": {}`).
 
     The target tree comes from `jax.eval_shape(model.init, ...)` for `input_shape` (batch axis
     included, any batch size): nothing is initialised or compiled, the file fixes every value.
@@ -45,6 +36,6 @@ def load_pretrained(path: str | os.PathLike, model: Layer, input_shape: Sequence
         tree = load_weights(path, {"params": params, "state": state})
     except ValueError as e:
         e.add_note(f"load_pretrained: the target is {model!r} on input_shape {shape}; the file "
-                   f"must hold {{'params': ..., 'state': ...}} of that model (save_pretrained)")
+                   f"must hold {{'params': ..., 'state': ...}} of that model (checkpoint.save_weights)")
         raise
     return tree["params"], tree["state"]

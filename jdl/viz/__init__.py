@@ -14,7 +14,7 @@ plot_images, plot_confusion_matrix, and save_figure for figures of your own.
 from jdl.viz._class_model import class_model as class_model
 from jdl.viz._confusion import plot_confusion_matrix as plot_confusion_matrix
 from jdl.viz._features import feature_maps as feature_maps
-from jdl.viz._figure import _pyplot as _pyplot  # noqa: F401  (experiments build figures with it)
+from jdl.viz._figure import pyplot as pyplot
 from jdl.viz._figure import save_figure as save_figure
 from jdl.viz._filters import plot_feature_maps as plot_feature_maps
 from jdl.viz._filters import plot_filters as plot_filters
@@ -32,5 +32,5 @@ __all__ = [
     "feature_maps", "saliency", "class_model",
     "gram_matrix", "content_loss", "style_loss", "total_variation", "style_transfer",
     "save_figure", "plot_history", "plot_filters", "plot_feature_maps", "plot_saliency",
-    "plot_images", "plot_confusion_matrix",
+    "plot_images", "plot_confusion_matrix", "pyplot",
 ]

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from jdl.viz._figure import _pyplot, save_figure, to_numpy
+from jdl.viz._figure import pyplot, save_figure, to_numpy
 
 
 def normalized_confusion(m: np.ndarray, normalize: str | None) -> np.ndarray:
@@ -38,7 +38,7 @@ def plot_confusion_matrix(matrix, path: str | os.PathLike, *, class_names: Seque
         raise ValueError(f"normalize: expected None, 'true', 'pred' or 'all', got {normalize!r}")
     m = normalized_confusion(m, normalize)
     names = [str(n) for n in class_names] if class_names is not None else [str(i) for i in range(k)]
-    plt = _pyplot()
+    plt = pyplot()
     size = 1.5 + 0.45 * k
     fig, ax = plt.subplots(figsize=(size + 1.0, size))
     shown = ax.imshow(m, cmap=cmap, interpolation="nearest",

@@ -2,13 +2,11 @@
 "Visualization of CNNs"; CURRICULUM ch. 8)."""
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 
-from jdl import nn
-from jdl.viz._inputs import cached_jit
-
-_COMPILED: dict = {}
+from jdl import compile_cache, nn
 
 
 def feature_maps(model: nn.Layer, params, state, x, path: str) -> Array:
@@ -21,8 +19,8 @@ def feature_maps(model: nn.Layer, params, state, x, path: str) -> Array:
     (B, H, W, C) -> (B, H', W', C'). Pure; may be called inside `jax.jit`.
     """
     layer = nn.cut(model, path)  # checks the path now, with cut's error message
-    apply = cached_jit(_COMPILED, (model, path),
-                       lambda: lambda p, s, x: layer.apply(p, s, x, train=False)[0])
+    apply = compile_cache.cached(("feature_maps", model, path), lambda: jax.jit(
+        lambda p, s, x: layer.apply(p, s, x, train=False)[0]))
     x = jnp.asarray(x)
     single = x.ndim == 3
     y = apply(params, state, x[None] if single else x)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from jdl._io import atomic_write
+from jdl.io import atomic_write
 
 
-def _pyplot():
+def pyplot():
     """`matplotlib.pyplot`, imported on first use with the Agg backend (no display needed)."""
     import matplotlib
 
@@ -31,7 +31,7 @@ def save_figure(fig, path: str | os.PathLike, *, dpi: int = 120) -> Path:
     try:
         fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     finally:
-        _pyplot().close(fig)
+        pyplot().close(fig)
     with atomic_write(path) as f:
         f.write(buffer.getvalue())
     return Path(path)
@@ -66,7 +66,7 @@ def grid_shape(n: int, columns: int | None) -> tuple[int, int]:
 def tile_figure(n: int, columns: int | None, tile_inches: float = 1.2):
     """A figure with a grid of `n` axes without ticks (extra axes hidden): (fig, [axes])."""
     rows, cols = grid_shape(n, columns)
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(rows, cols, figsize=(tile_inches * cols + 0.4, tile_inches * rows + 0.4),
                              squeeze=False)
     flat = list(axes.ravel())

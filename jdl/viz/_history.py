@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from jdl.viz._figure import _pyplot, save_figure
+from jdl.viz._figure import pyplot, save_figure
 
 
 def plot_history(history: Mapping[str, Sequence[float]], path: str | os.PathLike, *,
@@ -19,7 +19,7 @@ def plot_history(history: Mapping[str, Sequence[float]], path: str | os.PathLike
         k for k in history if not k.startswith("val_") and k != "epoch_time"]
     if not names:
         raise ValueError(f"history: expected at least one metric to plot, got keys {sorted(history)}")
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
     for ax, name in zip(axes[0], names):
         for key, label in ((name, "train"), (f"val_{name}", "validation")):

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from jdl.viz._figure import _pyplot, normalize01, save_figure, show_image, tile_figure, to_numpy
+from jdl.viz._figure import pyplot, normalize01, save_figure, show_image, tile_figure, to_numpy
 
 
 def _image_list(images, name: str) -> list[np.ndarray]:
@@ -81,7 +81,7 @@ def plot_saliency(image, saliency, path: str | os.PathLike, *, title: str = "",
         raise ValueError(f"image: expected shape {sal.shape[1:]} + (C,) with C in (1, 3) per "
                          f"saliency map {sal.shape[1:]} (batch {sal.shape[0]}), got "
                          f"{to_numpy(image, 'image').shape}")
-    plt = _pyplot()
+    plt = pyplot()
     n = sal.shape[0]
     fig, axes = plt.subplots(n, 2, figsize=(4.4, 2.2 * n + 0.3), squeeze=False)
     for b in range(n):

@@ -61,20 +61,3 @@ def class_scores(model: Layer, params, state, x: Array, labels: Array) -> Array:
     """S_c(x): the model's (unnormalized) score of class `labels[b]` for each example, (B,)."""
     scores, _ = model.apply(params, state, x, train=False)
     return jnp.take_along_axis(scores, labels[:, None], axis=1)[:, 0]
-
-
-def cached_jit(cache: dict, key, build):
-    """`jax.jit(build())`, memoized on `key` (a model and path) so repeated calls skip tracing.
-
-    Layers are hashable NamedTuples of functions; an unhashable key just compiles uncached.
-    The cache keeps at most 32 entries (oldest dropped).
-    """
-    try:
-        hit = cache.get(key)
-    except TypeError:
-        return jax.jit(build())
-    if hit is None:
-        if len(cache) >= 32:
-            cache.pop(next(iter(cache)))
-        hit = cache[key] = jax.jit(build())
-    return hit

@@ -7,9 +7,8 @@ import jax.numpy as jnp
 from jax import Array
 
 from jdl.nn import Layer
-from jdl.viz._inputs import cached_jit, class_scores, image_batch, labels_for, output_classes
-
-_COMPILED: dict = {}
+from jdl import compile_cache
+from jdl.viz._inputs import class_scores, image_batch, labels_for, output_classes
 
 
 def saliency(model: Layer, params, state, x, label) -> Array:
@@ -32,7 +31,8 @@ def saliency(model: Layer, params, state, x, label) -> Array:
     """
     xb, single = image_batch(x, "x")
     labels = labels_for(label, xb.shape[0], output_classes(model, params, state, xb))
-    maps = cached_jit(_COMPILED, model, lambda: _saliency_maps(model))(params, state, xb, labels)
+    program = compile_cache.cached(("saliency", model), lambda: jax.jit(_saliency_maps(model)))
+    maps = program(params, state, xb, labels)
     return maps[0] if single else maps
 
 

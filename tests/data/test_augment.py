@@ -286,7 +286,7 @@ def test_augmenting_is_identity_in_eval_mode_and_augments_in_training(key):
     model = small_model()
     aug = data.make_augmentation(partial(data.random_translate, max_shift=2),
                                  partial(data.additive_noise, std=0.3))
-    wrapped = data.augmenting(model, aug)
+    wrapped = nn.augmenting(model, aug)
     assert wrapped.kind == model.kind and wrapped.children == model.children
     params, state = jax.jit(lambda k: wrapped.init(k, (4, 6, 8, 3))[1:])(key)
     x = jnp.asarray(np.stack([IMG] * 4))
@@ -308,17 +308,17 @@ def test_augmenting_is_identity_in_eval_mode_and_augments_in_training(key):
     assert not np.allclose(out["train"], out["eval"])
     with pytest.raises(ValueError, match="augmenting: train=True needs a random key"):
         jax.eval_shape(lambda: wrapped.apply(params, state, x, train=True))
-    bad = data.augmenting(model, lambda k, imgs: imgs[:, :3])
+    bad = nn.augmenting(model, lambda k, imgs: imgs[:, :3])
     with pytest.raises(ValueError, match="augmenting: expected augment_fn to keep the input shape"):
         jax.eval_shape(lambda: bad.apply(params, state, x, key=k, train=True))
     with pytest.raises(TypeError, match="augmenting: expected model to be a Layer"):
-        data.augmenting(aug, model)
+        nn.augmenting(aug, model)
 
 
 def test_augmenting_trains_with_the_unchanged_train_step(key):
     x = jnp.asarray(RNG.random((16, 6, 8, 3)), jnp.float32)
     y = jnp.asarray(RNG.integers(0, 3, 16), jnp.int32)
-    model = data.augmenting(small_model(), data.make_augmentation(data.random_flip))
+    model = nn.augmenting(small_model(), data.make_augmentation(data.random_flip))
     opt = optax.sgd(0.1)
     ts = init_train_state(model, opt, key, (1, 6, 8, 3))
     step = make_train_step(model, opt, losses.softmax_cross_entropy)

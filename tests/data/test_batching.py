@@ -18,7 +18,8 @@ def data():
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_every_example_once(data, batch_size, shuffle):
     x, y = data
-    out = list(batches(x, y, batch_size=batch_size, shuffle=shuffle, seed=1))
+    key = jax.random.key(1) if shuffle else None
+    out = list(batches(x, y, batch_size=batch_size, key=key))
     assert len(out) == num_batches(len(x), batch_size) == math.ceil(len(x) / batch_size)
     ids = np.concatenate([yb for _, yb in out])
     assert sorted(ids.tolist()) == list(range(len(x)))
@@ -49,18 +50,22 @@ def test_x_only(data):
     np.testing.assert_array_equal(np.concatenate(out), x)
 
 
-def test_shuffle_determinism(data):
+def test_shuffle_is_fits_permutation_of_the_epoch(data):
+    """key + epoch give jax.random.permutation(fold_in(fold_in(key, 1), epoch), n): the rule
+    `fit` uses, written out here by hand."""
     x, y = data
 
-    def order(seed):
-        return np.concatenate([yb for _, yb in batches(x, y, batch_size=4, shuffle=True, seed=seed)])
+    def order(key, epoch):
+        return np.concatenate([yb for _, yb in batches(x, y, batch_size=4, key=key, epoch=epoch)])
 
-    np.testing.assert_array_equal(order(0), order(0))
-    assert not np.array_equal(order(0), order(1))
-    assert not np.array_equal(order(0), y)
-    np.testing.assert_array_equal(order((0, 3)), order((0, 3)))  # (seed, epoch)
-    assert not np.array_equal(order((0, 3)), order((0, 4)))
-    np.testing.assert_array_equal(order(jax.random.key(5)), order(jax.random.key(5)))
+    key = jax.random.key(5)
+    by_hand = jax.random.permutation(jax.random.fold_in(jax.random.fold_in(key, 1), 3), len(y))
+    np.testing.assert_array_equal(order(key, 3), np.asarray(by_hand))
+    np.testing.assert_array_equal(order(key, 3), order(key, 3))
+    assert not np.array_equal(order(key, 3), order(key, 4))
+    assert not np.array_equal(order(key, 0), y)
+    with pytest.raises(TypeError, match=r"key: expected one typed PRNG key"):
+        batches(x, y, batch_size=4, key=5)
 
 
 def test_errors(data):

@@ -6,9 +6,9 @@ import numpy as np
 import optax
 import pytest
 
-from jdl import initializers, losses, metrics, nn
+from jdl import data, initializers, losses, metrics, nn
 from jdl.train import (TrainState, dropout_key, init_train_state, make_eval_step, make_steps,
-                       make_train_step, shuffle_key)
+                       make_train_step)
 
 N, D, K = 8, 4, 3
 
@@ -70,9 +70,9 @@ def test_init_train_state_needs_typed_key():
 def test_dropout_and_shuffle_keys(key):
     kd = jax.random.key_data
     assert not np.array_equal(kd(dropout_key(key, 0)), kd(dropout_key(key, 1)))
-    assert not np.array_equal(kd(shuffle_key(key, 0)), kd(shuffle_key(key, 1)))
+    assert not np.array_equal(kd(data.shuffle_key(key, 0)), kd(data.shuffle_key(key, 1)))
     # dropout and shuffling never share a key
-    assert not np.array_equal(kd(dropout_key(key, 3)), kd(shuffle_key(key, 3)))
+    assert not np.array_equal(kd(dropout_key(key, 3)), kd(data.shuffle_key(key, 3)))
     # pure functions of (key, step), traced or not
     np.testing.assert_array_equal(kd(dropout_key(key, 5)), kd(jax.jit(dropout_key)(key, 5)))
     np.testing.assert_array_equal(kd(dropout_key(key, 2)), kd(dropout_key(jax.random.key(0), 2)))

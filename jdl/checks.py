@@ -1,5 +1,8 @@
-"""Private validation helpers shared by the losses (and by :mod:`jdl.metrics`): dtype and shape
-checks at trace time, value checks when concrete, and the NaN masks used when values are traced."""
+"""Argument checks shared by `jdl.losses` and `jdl.metrics`: dtype and shape checks at trace time,
+value checks when the values are concrete, and the NaN masks used when they are traced.
+
+Public so that both packages (and a user writing a loss of their own) check arguments the same
+way and raise the same messages: each names the argument, what was expected and what came."""
 from __future__ import annotations
 
 import jax
@@ -13,12 +16,12 @@ from jax.typing import ArrayLike
 # Each public loss validates its arguments in Python (static shapes / dtypes, and values when
 # they are concrete) and then calls a small jitted core: one compilation per shape instead of one
 # per primitive, so eager calls are fast too. Inside a user's jit the cores are simply inlined.
-def _is_concrete(x: ArrayLike) -> bool:
+def is_concrete(x: ArrayLike) -> bool:
     """True when `x` has known values now (not a tracer inside jit / grad / vmap)."""
     return not isinstance(x, jax.core.Tracer)
 
 
-def _float(x: ArrayLike, name: str) -> Array:
+def as_float(x: ArrayLike, name: str) -> Array:
     """`x` as a real floating array (ints and bools are promoted to the default float)."""
     x = jnp.asarray(x)
     if jnp.issubdtype(x.dtype, jnp.complexfloating):
@@ -28,7 +31,7 @@ def _float(x: ArrayLike, name: str) -> Array:
     return x
 
 
-def _same_shape(predictions: Array, targets: Array, p_name: str, t_name: str) -> None:
+def same_shape(predictions: Array, targets: Array, p_name: str, t_name: str) -> None:
     if predictions.shape != targets.shape:
         raise ValueError(
             f"{t_name}: expected shape {predictions.shape} (the shape of {p_name}), got "
@@ -36,26 +39,26 @@ def _same_shape(predictions: Array, targets: Array, p_name: str, t_name: str) ->
         )
 
 
-def _sum_trailing(x: Array) -> Array:
+def sum_trailing(x: Array) -> Array:
     return jnp.sum(x, axis=tuple(range(1, x.ndim)))
 
 
-def _mean_trailing(x: Array) -> Array:
+def mean_trailing(x: Array) -> Array:
     return jnp.mean(x, axis=tuple(range(1, x.ndim)))
 
 
-def _all_trailing(x: Array) -> Array:
+def all_trailing(x: Array) -> Array:
     """Per-example validity: every element of an example valid."""
     return jnp.all(x, axis=tuple(range(1, x.ndim)))
 
 
-def _check_labels(logits: Array, labels: ArrayLike, name: str = "labels",
+def check_labels(logits: Array, labels: ArrayLike, name: str = "labels",
                   logits_name: str = "logits", one_hot_hint: str = "categorical_cross_entropy"
                   ) -> Array:
     """Validate integer class indices for `logits` (..., K) and return them as an array.
 
     Dtype and shape are always checked; the range [0, K) is checked when `labels` is concrete.
-    Traced labels are checked by the cores with :func:`_label_valid` (NaN where out of range).
+    Traced labels are checked by the cores with :func:`label_valid` (NaN where out of range).
     """
     labels = jnp.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
@@ -73,7 +76,7 @@ def _check_labels(logits: Array, labels: ArrayLike, name: str = "labels",
             f"without its class axis), got {labels.shape}{hint}"
         )
     k = logits.shape[-1]
-    if _is_concrete(labels) and labels.size:
+    if is_concrete(labels) and labels.size:
         values = np.asarray(labels)
         lo, hi = int(values.min()), int(values.max())
         if lo < 0 or hi >= k:
@@ -83,13 +86,13 @@ def _check_labels(logits: Array, labels: ArrayLike, name: str = "labels",
     return labels
 
 
-def _label_valid(labels: Array, k: int) -> Array:
+def label_valid(labels: Array, k: int) -> Array:
     return (labels >= 0) & (labels < k)
 
 
-def _check_range(x: Array, name: str, lo: float, hi: float, hint: str = "") -> None:
+def check_range(x: Array, name: str, lo: float, hi: float, hint: str = "") -> None:
     """Raise if `x` is concrete and has values outside [lo, hi] (or NaN)."""
-    if _is_concrete(x) and x.size:
+    if is_concrete(x) and x.size:
         xn = np.asarray(x)
         mn, mx = xn.min(), xn.max()
         if not (mn >= lo and mx <= hi):
@@ -97,9 +100,9 @@ def _check_range(x: Array, name: str, lo: float, hi: float, hint: str = "") -> N
                              f"max {mx:g}{hint}")
 
 
-def _check_sign(c: Array, name: str = "c") -> None:
+def check_sign(c: Array, name: str = "c") -> None:
     """Raise if `c` is concrete and has values other than -1 and +1."""
-    if _is_concrete(c) and c.size:
+    if is_concrete(c) and c.size:
         cn = np.asarray(c)
         bad = cn[(cn != 1) & (cn != -1)]
         if bad.size:
@@ -110,5 +113,5 @@ def _check_sign(c: Array, name: str = "c") -> None:
             )
 
 
-def _nan_where_invalid(loss: Array, valid: Array) -> Array:
+def nan_where_invalid(loss: Array, valid: Array) -> Array:
     return jnp.where(valid, loss, jnp.nan)
