@@ -1,15 +1,15 @@
-"""Activations in a deep MLP (decks 000, 002-004): sigmoid, tanh, ReLU, leaky ReLU and ELU;
-per-layer gradient norms (vanishing gradients), accuracy, and dead ReLUs.
+"""Activations in a deep MLP (Loo, COMP9321, Senk, *Engineering Deep Learning*): sigmoid, tanh,
+ReLU, leaky ReLU and ELU; per-layer gradient norms (vanishing gradients), accuracy, and dead ReLUs.
 
     python experiments/activations.py            # full run: about 4 min on the 2-core CPU
     python experiments/activations.py --quick    # seconds, tiny data (the test suite runs it)
 
-The claims: sigmoid'(z) <= 1/4, so backpropagation multiplies the error by a factor below 1/4
-per sigmoid layer and the gradient of the first layers of a deep sigmoid net vanishes
-(deck 004 "Vanishing Gradients", deck 003's saturation quiz); tanh saturates too, ReLU does not
-saturate for z > 0 (deck 000, 003) but a unit whose input is negative on every example has a
-zero gradient: it "dies" (deck 003; "good that we have many data points, so it can come back
-alive"); leaky ReLU (slope 0.01) and ELU keep a gradient for z < 0 (decks 000, 003, 004).
+The claims: sigmoid'(z) <= 1/4, so backpropagation multiplies the error by a factor below 1/4 per
+sigmoid layer and the gradient of the first layers of a deep sigmoid net vanishes (*Engineering
+Deep Learning*, "Vanishing Gradients"; Senk's saturation quiz); tanh saturates too, ReLU does not
+saturate for z > 0 (Loo, Senk) but a unit whose input is negative on every example has a zero
+gradient: it "dies" (Senk; "good that we have many data points, so it can come back alive"); leaky
+ReLU (slope 0.01) and ELU keep a gradient for z < 0 (Loo, Senk, *Engineering Deep Learning*).
 
 Method: the same MLP (`--depth` Dense layers, `--width` units each, Glorot-uniform weights,
 zero biases, one seed) with each activation, trained by SGD with momentum on Fashion-MNIST
@@ -43,7 +43,7 @@ def pre_activations(params, x, activation, depth):
     """The hidden pre-activations z_l (one per hidden layer) and the logits, by hand."""
     g, a, zs = activations.get(activation), x.reshape(len(x), -1), []
     for i in range(depth):
-        z = a @ params[f"dense_{i}"]["w"] + params[f"dense_{i}"]["b"]
+        z = a @ params[f"dense_{i}"]["w"] + params[f"dense_{i}"]["b"][None]
         if i < depth - 1:
             zs.append(z)
             a = g(z)

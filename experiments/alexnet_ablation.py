@@ -1,11 +1,11 @@
-"""AlexNet ablations of deck 001: the parameters that removing layers drops at ImageNet size, and
-the accuracy that the same removals cost a down-scaled AlexNet trained on Fashion-MNIST.
+"""AlexNet ablations (Salakhutdinov): the parameters that removing layers drops at ImageNet size,
+and the accuracy that the same removals cost a down-scaled AlexNet trained on Fashion-MNIST.
 
     python experiments/alexnet_ablation.py          # counts; 3 small nets, 10,000 images, 10 epochs
     python experiments/alexnet_ablation.py --quick  # counts; 1 small net, 256 images, 1 epoch
     python experiments/alexnet_ablation.py --train-variants full no_fc6_fc7 --epochs 4
 
-Claim (deck 001, "AlexNet", after Zeiler & Fergus 2013, Table 3): "Remove top fully connected
+Claim (Salakhutdinov, "AlexNet", after Zeiler & Fergus 2013, Table 3): "Remove top fully connected
 layer 7 - Drop ~16 million parameters - Only 1.1% drop in performance!"; "Remove layers 3 4, 6
 and 7 - Drop ~50 million parameters - 33.5% drop in performance! - Depth of the network is the
 key".
@@ -263,7 +263,7 @@ def main(argv=None) -> dict:
            "settings": settings, "imagenet": counts, "small": trained}
     save_results(args.out, out, started=started)
     plot(counts, trained, args.out / "alexnet_ablation.png",
-         f"AlexNet ablations (deck 001): small nets trained on {len(x_tr)} images, "
+         f"AlexNet ablations (Salakhutdinov): small nets trained on {len(x_tr)} images, "
          f"{args.epochs} epochs")
     return out
 

@@ -6,14 +6,15 @@ Each is trained on Fashion-MNIST twice, with and without data augmentation.
     python experiments/architectures.py --quick    # seconds: tiny versions, 256 images (the tests)
     python experiments/architectures.py --archs lenet5 resnet --epochs 10
 
-Claim (deck 004 "CNN Architectures": LeNet 1989, GoogLeNet the 2014 ImageNet winner, VGGNet
-the runner-up, ResNet the 2015 winner; deck 000 "Popular ConvNet Architectures"; deck 001 Table
-4: top-5 error VGG 7.1-8.4%, GoogLeNet 7.9%, ResNet-152 4.5%): each newer design classifies
-better; and (deck 003) data augmentation, "the easiest and most common method to reduce
-overfitting on image data", enlarges the dataset with "horizontal reflections, random crop,
-... image translation" (deck 004: "Translation, Flips, Random cropping"). The script measures
-rather than assumes: test accuracy, train - test gap, parameters, multiply-adds and seconds per
-epoch of every (architecture, augmentation) pair, at small CPU budgets on Fashion-MNIST.
+Claim (*Engineering Deep Learning*, "CNN Architectures": LeNet 1989, GoogLeNet the 2014 ImageNet
+winner, VGGNet the runner-up, ResNet the 2015 winner; Loo, "Popular ConvNet Architectures";
+Salakhutdinov, Table 4: top-5 error VGG 7.1-8.4%, GoogLeNet 7.9%, ResNet-152 4.5%): each newer
+design classifies better; and (Senk) data augmentation, "the easiest and most common method to
+reduce overfitting on image data", enlarges the dataset with "horizontal reflections, random crop,
+... image translation" (*Engineering Deep Learning*: "Translation, Flips, Random cropping"). The
+script measures rather than assumes: test accuracy, train - test gap, parameters, multiply-adds and
+seconds per epoch of every (architecture, augmentation) pair, at small CPU budgets on
+Fashion-MNIST.
 
 Models (28x28x1 inputs, 10 classes; jdl has no 28x28 VGG or GoogLeNet, so the small ones are
 built here from jdl.nn and `jdl.models.inception`):
@@ -31,7 +32,7 @@ Method: the same seed, initial weights for the two runs of an architecture, data
 optimizer (Adam, lr 1e-3 with cosine decay to 0) and batch size (128) for every run; the
 augmented run draws, per example and step inside the jitted step, a random crop of the image
 zero-padded by 2 pixels (= a translation by up to 2 pixels) and a horizontal flip with
-probability 1/2 (`jdl.data.augmenting`). Evaluation sees the original images.
+probability 1/2 (`jdl.nn.augmenting`). Evaluation sees the original images.
 
 Budget (2-core CPU): 4,096 training images, 6 epochs, 10,000 test images, chosen from one
 short timing probe per model (docs/experiments/architectures.md): about 850 s of CPU time,
@@ -59,7 +60,7 @@ ARCHS = ("lenet5", "vgg", "googlenet", "resnet")
 # Table 1 scaled down for 14x14 and 7x7 maps.
 INCEPTIONS = {"inception3a": (16, 16, 24, 4, 8, 8), "inception3b": (24, 24, 32, 4, 12, 12),
               "inception4a": (32, 24, 48, 8, 16, 16), "inception4b": (40, 28, 56, 8, 16, 16)}
-# Steps per compiled call (fit's unrolled chunk, research/peer-baselines.md): K = 4 was 1.4x
+# Steps per compiled call (fit's unrolled chunk, docs/design.md section 3): K = 4 was 1.4x
 # faster per step for the VGG (364 vs 520 ms CPU per batch of 128); the deeper graphs of the
 # GoogLeNet and the ResNet compile for minutes when unrolled 4 times, so they take K = 1.
 STEPS_PER_CALL = {"lenet5": 4, "vgg": 4, "googlenet": 1, "resnet": 1}
@@ -146,7 +147,8 @@ def build(arch: str, args) -> tuple[nn.Layer, str]:
 
 def augmentation(padding: int):
     """Per example: random crop of the image zero-padded by `padding` (a translation by up to
-    `padding` pixels), then a horizontal flip with probability 1/2 (decks 003, 004)."""
+    `padding` pixels), then a horizontal flip with probability 1/2 (Senk, *Engineering Deep
+    Learning*)."""
     return data.make_augmentation(partial(data.random_crop, padding=padding),
                                   partial(data.random_flip, horizontal=True))
 

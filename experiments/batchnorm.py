@@ -4,10 +4,11 @@
     python experiments/batchnorm.py --quick    # seconds: 600 / 200 examples (the test)
     python experiments/batchnorm.py --lrs 0.1 1.0 --epochs 4
 
-Claim (deck 004 "Batch Normalization", Ioffe & Szegedy 2015; deck 001 "allows higher learning
-rates", "reduces the strong dependence on initialization"): normalizing each hidden unit over the
-mini-batch (then scaling by gamma and shifting by beta) makes a deep network reach a given
-accuracy in fewer steps and keeps it trainable at learning rates where the plain network diverges.
+Claim (*Engineering Deep Learning*, "Batch Normalization", Ioffe & Szegedy 2015; Salakhutdinov,
+"allows higher learning rates", "reduces the strong dependence on initialization"): normalizing
+each hidden unit over the mini-batch (then scaling by gamma and shifting by beta) makes a deep
+network reach a given accuracy in fewer steps and keeps it trainable at learning rates where the
+plain network diverges.
 
 Method: a deep MLP (default 784-256-256-256-256-256-10, ReLU, LeCun-normal init), plain SGD
 (no momentum: the learning rate alone sets the step), batch 100, with and without `BatchNorm`

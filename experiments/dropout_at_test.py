@@ -4,8 +4,8 @@
     python experiments/dropout_at_test.py --quick    # seconds (the test)
     python experiments/dropout_at_test.py --samples 1 10 100 --rate 0.5
 
-Claim (deck 001 "at test time all neurons are used but their outputs are multiplied by 0.5";
-deck 003 dropout as "training a large ensemble of models that share parameters"; Srivastava et
+Claim (Salakhutdinov, "at test time all neurons are used but their outputs are multiplied by 0.5";
+Senk, dropout as "training a large ensemble of models that share parameters"; Srivastava et
 al. 2014 section 7.5): a network trained with dropout is an ensemble of 2^units thinned networks;
 predicting with all units and scaled activations approximates the ensemble's average, and does as
 well as averaging the predictions of many sampled masks (Monte-Carlo averaging), while any single

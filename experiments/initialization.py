@@ -1,4 +1,5 @@
-"""Initialization in deep ReLU and tanh MLPs: symmetry, saturation, He and Glorot (decks 000, 003, 004).
+"""Initialization in deep ReLU and tanh MLPs: symmetry, saturation, He and Glorot
+(Loo, Senk, *Engineering Deep Learning*).
 
     python experiments/initialization.py           # full: 10 hidden layers of 128, 3 epochs
     python experiments/initialization.py --quick   # 4 hidden layers of 32, 600 examples (the test)

@@ -1,4 +1,4 @@
-"""Deck 002's Keras example (784-500-500-10, sigmoid, MSE, SGD lr 0.1, batch 100, 20 epochs)
+"""COMP9321's Keras example (784-500-500-10, sigmoid, MSE, SGD lr 0.1, batch 100, 20 epochs)
 against the same network with ReLU and softmax cross-entropy, on Fashion-MNIST.
 
     python experiments/keras_example.py                  # full run: about 5 min on the 2-core CPU

@@ -1,4 +1,5 @@
-"""Deck 004's questions: learning rate and batch size too small vs too large; the decks' schedules.
+"""Learning rate and batch size too small vs too large (*Engineering Deep Learning*'s questions);
+the lectures' schedules.
 
     python experiments/learning_rate_batch.py           # full: 55k / 5k / 10k Fashion-MNIST
     python experiments/learning_rate_batch.py --quick   # 600 / 200 / 300 examples (the test)
@@ -12,8 +13,8 @@ Model: `mlp([256, 128, 10], "relu")`, softmax cross-entropy, plain SGD (`optax.s
   epochs, i.e. the same number of examples and gradient FLOPs for every size (fixed compute);
   updates, seconds, and the noise of the mini-batch gradient at the initial weights,
   E||g_B - g|| / ||g|| over 16 random batches (g: the full training-set gradient).
-- schedules: constant, 1/t (lr0 / (1 + t)), 1/sqrt(t + 1) (deck 002), step decay (halve every
-  2 epochs), and "halve when the validation loss stops improving" (deck 003) with
+- schedules: constant, 1/t (lr0 / (1 + t)), 1/sqrt(t + 1) (COMP9321), step decay (halve every
+  2 epochs), and "halve when the validation loss stops improving" (Senk) with
   `jdl.train.ReduceLROnPlateau`; t counts epochs.
 
 The learning rate is an Optax hyperparameter (`optax.inject_hyperparams`), so one compiled

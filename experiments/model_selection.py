@@ -5,11 +5,11 @@ test set touched once.
     python experiments/model_selection.py --quick    # seconds (the test)
     python experiments/model_selection.py --lrs 1e-3 3e-3 --weight-decays 0 0.05
 
-Claim (deck 001 "Hyperparameter selection": choose hyper-parameters on a validation set, never
-on the test set; grid search and random search; deck 000 "the test data is used only once, at
-the end"): choosing among many settings by validation accuracy makes the winner's validation
-score optimistic (it is the maximum of noisy estimates), so the only honest estimate of the
-chosen model is its score on a test set used once, after the choice.
+Claim (Salakhutdinov, "Hyperparameter selection": choose hyper-parameters on a validation set,
+never on the test set; grid search and random search; Loo, "the test data is used only once, at the
+end"): choosing among many settings by validation accuracy makes the winner's validation score
+optimistic (it is the maximum of noisy estimates), so the only honest estimate of the chosen model
+is its score on a test set used once, after the choice.
 
 Method: MLP 784-256-10 (ReLU), AdamW through `optax.inject_hyperparams` so the learning rate and
 the weight decay are per-member values; each search is one population trained by

@@ -7,9 +7,9 @@
 Model: `mlp([256, 128, 10], "relu")` (LeCun-normal init), softmax cross-entropy, batch 128, the
 same seed (same initial weights, same shuffles) for every optimizer. Optimizers are
 `jdl.optimizers.get(name, ...)` with the decks' defaults and the learning rates in `RUNS`; full-
-batch GD takes one step per epoch on all 55k examples, so every run does the same gradient work
-per epoch. The two momentum conventions (decks 001 and 004) coincide for a constant learning
-rate; they are also run under a step-decay schedule, where they differ.
+batch GD takes one step per epoch on all 55k examples, so every run does the same gradient work per
+epoch. The two momentum conventions (Salakhutdinov; *Engineering Deep Learning*) coincide for a
+constant learning rate; they are also run under a step-decay schedule, where they differ.
 
 Writes `<out>/metrics.json`, `<out>/loss_curves.png`, `<out>/table.md`.
 Expected runtime of the full mode on the 2-core CPU: about 5 minutes (estimated from timed

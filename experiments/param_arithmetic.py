@@ -1,10 +1,10 @@
-"""Parameter arithmetic of deck 001: fully connected vs locally connected vs convolutional layers.
+"""Parameter arithmetic (Salakhutdinov): fully connected vs locally connected vs convolutional.
 
     python experiments/param_arithmetic.py            # the deck's 200x200 image (shapes only)
     python experiments/param_arithmetic.py --quick    # the same computation (the tests run it)
     python experiments/param_arithmetic.py --size 100 --kernel 5 --filters 32
 
-Claim (deck 001 "Local Connectivity"): "Fully Connected: 200x200 image, 40K hidden units, ~2B
+Claim (Salakhutdinov, "Local Connectivity"): "Fully Connected: 200x200 image, 40K hidden units, ~2B
 parameters"; "Locally Connected: 200x200 image, filter size 10x10, 4M parameters!"; then
 "Parameter Sharing": units that share parameters form a feature map, computed by a
 convolution. The deck's text gives no number for the shared case; the slide it follows
@@ -42,10 +42,10 @@ from jdl import nn, viz
 
 SWEEP = (25, 50, 100, 200, 400, 800)
 DECK = {"fully_connected": 2e9, "locally_connected": 4e6, "convolutional": 1e4}
-QUOTES = {"fully_connected": "200x200 image, 40K hidden units, ~2B parameters (deck 001)",
-          "locally_connected": "200x200 image, filter size 10x10, 4M parameters! (deck 001)",
+QUOTES = {"fully_connected": "200x200 image, 40K hidden units, ~2B parameters (Salakhutdinov)",
+          "locally_connected": "200x200 image, filter size 10x10, 4M parameters! (Salakhutdinov)",
           "convolutional": "200x200 image, 100 filters, filter size 10x10, 10K parameters "
-                           "(Ranzato's slide; deck 001 shows no number)"}
+                           "(Ranzato's slide; Salakhutdinov shows no number)"}
 
 
 def parse_args(argv=None):

@@ -4,32 +4,36 @@
     python experiments/regularization.py --quick    # seconds: a small MLP, 3 epochs (the tests)
     python experiments/regularization.py --methods none l1 --l1 3.0
 
-Claim (deck 000 "Too many parameters => Overfitting. Regularize weights", L2 eq. 4-6, L1 eq.
-7-9, early stopping; deck 004 "Regularization Strategies": norm penalties, data augmentation,
-noise robustness, early stopping, dropout; decks 001/003 dropout "with probability 0.5"): with
-far more parameters than examples the network fits the training set perfectly and validates
-much worse; each regularizer shrinks that train/validation gap and should not hurt (ideally
-improve) test accuracy; L1 "encourages zero coefficients", i.e. sparse weights.
+Claim (Loo, "Too many parameters => Overfitting. Regularize weights", L2 eq. 4-6, L1 eq. 7-9, early
+stopping; *Engineering Deep Learning*, "Regularization Strategies": norm penalties, data
+augmentation, noise robustness, early stopping, dropout; Salakhutdinov and Senk, dropout "with
+probability 0.5"): with far more parameters than examples the network fits the training set
+perfectly and validates much worse; each regularizer shrinks that train/validation gap and should
+not hurt (ideally improve) test accuracy; L1 "encourages zero coefficients", i.e. sparse weights.
 
 Method: one MLP (default 784-1024-1024-10, ReLU, 1.86M weights for 1,000 examples), the same
 seed, initialization, data and optimizer (SGD, momentum 0.9, lr 0.01 with cosine decay, batch 50,
 150 epochs) for every method; only the regularizer changes:
 
     none            nothing
-    l2              penalty l2(30, n=1000): lambda / (2n) sum w^2         (deck 000 eq. 4)
-    l1              penalty l1(0.3, n=1000): lambda / n sum |w|           (deck 000 eq. 7)
-    dropout         Dropout(0.5) after each hidden layer                 (decks 001, 003, 004)
+    l2              penalty l2(30, n=1000): lambda / (2n) sum w^2 (Loo, eq. 4)
+    l1              penalty l1(0.3, n=1000): lambda / n sum |w| (Loo, eq. 7)
+    dropout         Dropout(0.5) after each hidden layer (Salakhutdinov, Senk, *Engineering
+                    Deep Learning*)
     early_stopping  stop when the validation loss has not improved for 20 epochs; restore
-                    the best epoch's parameters                          (decks 000, 004)
+                    the best epoch's parameters (Loo, *Engineering Deep Learning*)
     augmentation    random horizontal flip, translation by <= 1 pixel, rotation by <= 5
-                    degrees, drawn per example inside the jitted step    (decks 003, 004)
-    weight_noise    N(0, 0.05^2) noise on the weights at every training step (deck 004)
+                    degrees, drawn per example inside the jitted step (Senk, *Engineering
+                    Deep Learning*)
+    weight_noise    N(0, 0.05^2) noise on the weights at every training step (*Engineering
+                    Deep Learning*)
 
-Biases are never penalized or perturbed (deck 004: "only weights are penalized"). After
-training every model is evaluated in eval mode on the whole training set, the validation and
-the test set: gap = train accuracy - validation accuracy; L1 sparsity = fraction of weights with
-|w| < 1e-5 (--sparsity-tol; reported for every method, so the baseline's fraction is the
-reference). The defaults were chosen by validation accuracy: docs/experiments/regularization.md.
+Biases are never penalized or perturbed (*Engineering Deep Learning*: "only weights are
+penalized"). After training every model is evaluated in eval mode on the whole training set,
+the validation and the test set: gap = train accuracy - validation accuracy; L1 sparsity =
+fraction of weights with |w| < 1e-5 (--sparsity-tol; reported for every method, so the
+baseline's fraction is the reference). The defaults were chosen by validation accuracy:
+docs/experiments/regularization.md.
 
 Writes `<out>/metrics.json` and `<out>/regularization.png`. Full mode on the 2-core CPU: about
 7 minutes, estimated (6 methods x 150 epochs + early stopping, 0.25-0.6 s per epoch).

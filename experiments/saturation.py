@@ -1,4 +1,4 @@
-"""Saturation (deck 000): from a saturated start, sigmoid + quadratic cost learns slowly;
+"""Saturation (Loo): from a saturated start, sigmoid + quadratic cost learns slowly;
 sigmoid + cross-entropy and softmax + log-likelihood do not.
 
     python experiments/saturation.py            # full run: about 4 min on the 2-core CPU
@@ -37,7 +37,7 @@ from jdl import losses, metrics, models, train, viz
 COSTS = {  # name -> (logits (B, 10), labels (B,)) -> per-example cost (B,)
     "sigmoid_quadratic": lambda z, y: losses.quadratic(jax.nn.sigmoid(z), jax.nn.one_hot(y, 10)),
     "sigmoid_cross_entropy": lambda z, y: losses.sigmoid_binary_cross_entropy(z, jax.nn.one_hot(y, 10)),
-    "softmax_log_likelihood": losses.log_likelihood,
+    "softmax_log_likelihood": losses.softmax_cross_entropy,
 }
 NEURON_STARTS = {"w0.6_b0.9": (0.6, 0.9), "w2_b2": (2.0, 2.0)}
 NEURON_COSTS = {  # on z (1, 1), target (1, 1)
@@ -80,8 +80,8 @@ def saturated_params(params, key, w_std: float, b_std: float):
 
 def saturated_fraction(params, x):
     """Fraction of pre-activations with sigmoid'(z) < 0.01 (|z| > 4.6), hidden and output layers."""
-    z1 = x @ params["dense_0"]["w"] + params["dense_0"]["b"]
-    z2 = jax.nn.sigmoid(z1) @ params["dense_1"]["w"] + params["dense_1"]["b"]
+    z1 = x @ params["dense_0"]["w"] + params["dense_0"]["b"][None]
+    z2 = jax.nn.sigmoid(z1) @ params["dense_1"]["w"] + params["dense_1"]["b"][None]
     flat = lambda z: float(jnp.mean(jax.nn.sigmoid(z) * (1 - jax.nn.sigmoid(z)) < 0.01))  # noqa: E731
     return {"hidden": flat(z1), "output": flat(z2)}
 

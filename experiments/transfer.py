@@ -4,13 +4,13 @@
     python experiments/transfer.py --quick    # seconds: a tiny CNN, 10 labels, 1 seed (the test)
     python experiments/transfer.py --labels-per-class 10 50 --seeds 0 1 2 3 4 --steps 400
 
-Claim (deck 003 "Feature extraction & Fine-tuning"; CURRICULUM ch. 8): the deck's two recipes
-for reusing a network trained on a large dataset (AlexNet on ImageNet) on your own, smaller
-one: 1. *feature extraction*, "extract features (from the fc6 or fc7 layer) using your own
-data and train a classifier" ("AlexNet fc6 features generalize to SUN-397"); 2. *fine-tuning*,
-"train on ImageNet, finetune network on your own data". The usual reading, tested here: with
-few labels the transferred features beat training the same network from scratch, and
-fine-tuning (which moves the features too) pays off once more labels are available.
+Claim (Senk, "Feature extraction & Fine-tuning"; docs/curriculum.md, chapter 8): the lecture's two
+recipes for reusing a network trained on a large dataset (AlexNet on ImageNet) on your own, smaller
+one: 1. *feature extraction*, "extract features (from the fc6 or fc7 layer) using your own data and
+train a classifier" ("AlexNet fc6 features generalize to SUN-397"); 2. *fine-tuning*, "train on
+ImageNet, finetune network on your own data". The usual reading, tested here: with few labels the
+transferred features beat training the same network from scratch, and fine-tuning (which moves the
+features too) pays off once more labels are available.
 
 Method. Source task: Fashion-MNIST classes 0-4 (T-shirt, trouser, pullover, dress, coat), all
 30,000 training images, `fashion_cnn(5)` (conv32-BN-ReLU-pool, conv64-BN-ReLU-pool, fc128,
@@ -22,7 +22,7 @@ batch min(--batch-size, 5k) on the 5k images:
 
     scratch           fashion_cnn(5) from a random init, lr                     (the baseline)
     features_fc       logistic regression on h = fc layer ("classifier/relu", 128 values) of
-                      the frozen pretrained network (deck 003: fc6/fc7 features)
+                      the frozen pretrained network (Senk: fc6/fc7 features)
     features_conv     the same on the conv body's output ("features", 7 x 7 x 64 = 3,136)
     fine_tune         the pretrained network with a new logits layer; body at s * lr, the new
                       head at lr (transfer.fine_tune_optimizer, s = --pretrained-lr-scale)
@@ -334,7 +334,7 @@ class Runner:
 
 
 def summarize(results: dict, labels: list[int]) -> dict:
-    """Mean test accuracies side by side, and whether deck 003's reading held."""
+    """Mean test accuracies side by side, and whether Senk's reading held."""
     mean = {m: {k: results[m][str(k)]["mean"] for k in labels} for m in results}
     transfer_m = [m for m in results if m != "scratch"]
     feat = [m for m in results if m.startswith("features")]

@@ -4,11 +4,11 @@
     python experiments/visualization.py --quick    # seconds: a tiny CNN, 600 images (the test)
     python experiments/visualization.py --style-weights 3e4 1e5 --style-steps 500
 
-Deck 003 closes with "Visualizing CNNs" and "Neural Style Transfer" (appendix: [Simonyan et
-al. 2014]); deck 001 shows "the outputs (not the filters) of each layer" of a ConvNet and lists
-style transfer among its uses (CURRICULUM ch. 8). The decks show pictures, not formulas; the
-formulas are the cited papers', implemented in `jdl.viz` (docs/visualization.md). What the
-pictures should show, checked by numbers where one exists:
+Senk's lecture closes with "Visualizing CNNs" and "Neural Style Transfer" (appendix: [Simonyan et
+al. 2014]); Salakhutdinov's lecture shows "the outputs (not the filters) of each layer" of a
+ConvNet and lists style transfer among its uses (docs/curriculum.md, chapter 8). The lectures show
+pictures, not formulas; the formulas are the cited papers', implemented in `jdl.viz`
+(docs/visualization.md). What the pictures should show, checked by numbers where one exists:
 
 - first-layer filters: small oriented edge / blob detectors (plot only);
 - feature maps: the first block's maps are edge-filtered copies of the image, the second's
@@ -25,10 +25,10 @@ pictures should show, checked by numbers where one exists:
   available offline here**, so the features are those of the CNN trained below on 28 x 28
   Fashion-MNIST, and the styles are synthetic NumPy textures (diagonal stripes, checkerboard).
 
-Also the test accuracy and the confusion matrix (CURRICULUM ch. 2). Writes `<out>/metrics.json`
-and PNGs: filters, feature_maps_<layer>, saliency, class_models, confusion_matrix,
-style_transfer. Full mode on the 2-core CPU: about 3 minutes unloaded, estimated from short
-probes (docs/experiments/visualization.md).
+Also the test accuracy and the confusion matrix (docs/curriculum.md, chapter 2). Writes
+`<out>/metrics.json` and PNGs: filters, feature_maps_<layer>, saliency, class_models,
+confusion_matrix, style_transfer. Full mode on the 2-core CPU: about 3 minutes unloaded, estimated
+from short probes (docs/experiments/visualization.md).
 """
 from __future__ import annotations
 

@@ -1,17 +1,18 @@
-"""Deck 004's worked example: a 9x9 "X" through three 3x3 kernels, ReLU, 2x2 max pooling, then a
-dense classifier that tells X from O.
+"""The worked example of *Engineering Deep Learning*: a 9x9 "X" through three 3x3 kernels,
+ReLU, 2x2 max pooling, then a dense classifier that tells X from O.
 
     python experiments/x_vs_o.py            # 2,000 training / 2,000 test images, both variants
     python experiments/x_vs_o.py --quick    # 200 / 200 images, fewer epochs (the tests)
     python experiments/x_vs_o.py --variants fixed --flip 0.1
 
-Claim (deck 004 "Steps in CNN" / "Convolution on Multiple Filters" / "Activation" / "Pooling" /
-"Classification"): filtering the +-1 image of an X with a 3x3 kernel gives, at each position, the
-mean of the pixel-kernel products ("(1 + 1 + ... + 1) / 9 = 1" where the patch matches), so the
-diagonal kernel yields the printed 7x7 map (0.77 -0.11 0.11 0.33 0.55 -0.11 0.33 / ...) with 1.00
-along the X's diagonal; ReLU zeroes the negative values; 2x2 max pooling (stride 2, the 7th
-row/column pooled alone) gives the printed 4x4 maps (1.00 0.33 0.55 0.33 / ...); the pooled maps
-of all channels are flattened and a fully connected layer with a cross-entropy loss classifies.
+Claim (*Engineering Deep Learning*, "Steps in CNN" / "Convolution on Multiple Filters" /
+"Activation" / "Pooling" / "Classification"): filtering the +-1 image of an X with a 3x3 kernel
+gives, at each position, the mean of the pixel-kernel products ("(1 + 1 + ... + 1) / 9 = 1"
+where the patch matches), so the diagonal kernel yields the printed 7x7 map
+(0.77 -0.11 0.11 0.33 0.55 -0.11 0.33 / ...) with 1.00 along the X's diagonal; ReLU zeroes the
+negative values; 2x2 max pooling (stride 2, the 7th row/column pooled alone) gives the printed
+4x4 maps (1.00 0.33 0.55 0.33 / ...); the pooled maps of all channels are flattened and a fully
+connected layer with a cross-entropy loss classifies.
 
 Kernels (as printed in the deck, +-1 entries, used as kernel / 9 so a map is a mean):
 
@@ -53,7 +54,7 @@ from jdl import losses, metrics, nn, regularizers, train, viz
 CLASSES = ("X", "O")
 VARIANTS = ("fixed", "learned")
 
-# Deck 004, "Convolution": the 9x9 +-1 image of an X.
+# Engineering Deep Learning, "Convolution": the 9x9 +-1 image of an X.
 X_IMAGE = np.array([
     [-1, -1, -1, -1, -1, -1, -1, -1, -1],
     [-1, 1, -1, -1, -1, -1, -1, 1, -1],
@@ -77,7 +78,7 @@ O_IMAGE = np.array([
     [-1, -1, -1, 1, 1, 1, -1, -1, -1],
     [-1, -1, -1, -1, -1, -1, -1, -1, -1]], np.float32)
 
-# Deck 004, "Convolution on Multiple Filters": the three kernels.
+# Engineering Deep Learning, "Convolution on Multiple Filters": the three kernels.
 KERNELS = {
     "diagonal": np.array([[1, -1, -1], [-1, 1, -1], [-1, -1, 1]], np.float32),
     "cross": np.array([[1, -1, 1], [-1, 1, -1], [1, -1, 1]], np.float32),
@@ -283,7 +284,7 @@ def plot_maps(maps: dict, path: Path) -> Path:
                        numbers=c == 0)
             _annotated(ax[r, 2 + 2 * c], maps["pool"][c, :, :, r], f"{label}: ReLU + 2x2 max pool",
                        numbers=c == 0)
-    fig.suptitle("deck 004: convolution with three kernels, ReLU, max pooling")
+    fig.suptitle("Engineering Deep Learning: convolution with three kernels, ReLU, max pooling")
     return viz.save_figure(fig, path)
 
 
@@ -347,7 +348,7 @@ def main(argv=None) -> dict:
     viz.plot_images([X_IMAGE, O_IMAGE, *samples[..., 0]], out_dir / "x_vs_o_images.png",
                     titles=["deck X", "O", *(f"train: {CLASSES[c]}" for c in labels)], columns=5)
     viz.plot_filters(deck_kernel_weights(), out_dir / "x_vs_o_kernels.png",
-                     title="deck 004 kernels: " + ", ".join(KERNELS))
+                     title="Engineering Deep Learning's kernels: " + ", ".join(KERNELS))
     viz.plot_feature_maps(maps["relu"][0], out_dir / "x_vs_o_feature_maps.png",
                           title="X: ReLU(map) per kernel", columns=3)
     viz.plot_feature_maps(maps["pool"][0], out_dir / "x_vs_o_pooled_maps.png",

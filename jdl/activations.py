@@ -1,11 +1,12 @@
-"""Activation functions of CURRICULUM chapter 1 (decks 000-004), as pure elementwise functions.
+"""Activation functions of all five lectures (docs/curriculum.md, chapter 1), as pure elementwise
+functions.
 
 Every function maps an array of any shape to an array of the same shape. Where `jax.nn` has the
 function it is used as is (so gradients and numerics are JAX's own); the few the decks name that
 `jax.nn` lacks (absolute-value rectification, the step unit, a PReLU with an explicit slope
 argument) are one-liners written here.
 
-Derivatives (deck 002's table), for reference:
+Derivatives (COMP9321's table), for reference:
   sigmoid'(x) = s(x) (1 - s(x));  tanh'(x) = 1 - tanh(x)^2;  relu'(x) = 1[x > 0] (subgradient 0 at 0).
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ __all__ = [
     "softmax", "log_softmax", "step", "identity", "get",
 ]
 
-sigmoid = jax.nn.sigmoid          # 1 / (1 + e^-x); saturates for |x| >~ 10 (deck 003)
+sigmoid = jax.nn.sigmoid          # 1 / (1 + e^-x); saturates for |x| >~ 10 (Senk)
 tanh = jnp.tanh                   # (e^x - e^-x) / (e^x + e^-x), range (-1, 1)
 relu = jax.nn.relu                # max(0, x); jax.nn.relu has gradient 0 at x = 0
 elu = jax.nn.elu                  # x if x > 0 else alpha (e^x - 1)
@@ -36,21 +37,22 @@ def leaky_relu(x: Array, negative_slope: float = 0.01) -> Array:
 
 def prelu(x: Array, alpha: Array) -> Array:
     """Parametric ReLU: x if x >= 0 else alpha * x, with `alpha` a learnable array broadcast to x."""
-    return jnp.where(x >= 0, x, alpha * x)
+    return jnp.where(x >= 0, x, jnp.broadcast_to(alpha, jnp.shape(x)) * x)
 
 
 def abs_relu(x: Array) -> Array:
-    """Absolute-value rectification g(x) = |x| (deck 003's generalised rectifier with alpha = -1)."""
+    """Absolute-value rectification g(x) = |x| (Senk's generalised rectifier with alpha = -1)."""
     return jnp.abs(x)
 
 
 def step(x: Array) -> Array:
-    """The perceptron's Heaviside step: 1 if x > 0 else 0 (decks 000, 002); zero gradient everywhere."""
+    """The perceptron's Heaviside step: 1 if x > 0 else 0 (Loo, COMP9321); zero gradient
+    everywhere."""
     return jnp.where(x > 0, 1.0, 0.0).astype(jnp.result_type(x, jnp.float32))
 
 
 def identity(x: Array) -> Array:
-    """The linear (Gaussian) output unit: g(x) = x (deck 004)."""
+    """The linear (Gaussian) output unit: g(x) = x (*Engineering Deep Learning*)."""
     return x
 
 

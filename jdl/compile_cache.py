@@ -7,7 +7,8 @@ a CPU), so a second `fit` with the same step, or a second seed of the same model
 it. `jax.jit` caches by function identity only, and these programs are new closures each time,
 so jdl keeps them here, in the open:
 
-    program = compile_cache.cached(("fit_chunk", step_fn, 4, True), lambda: build(step_fn, 4))
+    key = ("train_chunk", step_fn, 4, True, False)   # kind, step, K, unroll, members
+    program = compile_cache.cached(key, lambda: build(step_fn, 4))
 
 - The key is a tuple whose first item names the kind of program and whose other items are the
   pieces it was built from (Layers are hashable NamedTuples of functions; steps are functions;
@@ -44,7 +45,8 @@ class CacheInfo(NamedTuple):
 def cached(key: tuple, build: Callable[[], T]) -> T:
     """The program stored under `key`, or `build()` stored there (see the module docstring)."""
     if not isinstance(key, tuple) or not key or not isinstance(key[0], str):
-        raise TypeError(f"key: expected a tuple whose first item names the program kind, got {key!r}")
+        raise TypeError(f"key: expected a tuple whose first item names the program kind, "
+                        f"got {key!r}")
     try:
         program = _programs.get(key)
     except TypeError:   # an unhashable piece: build without caching

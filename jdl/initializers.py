@@ -1,4 +1,4 @@
-"""Weight initializers of CURRICULUM chapter 4 (decks 000, 003, 004).
+"""Weight initializers (Loo, Senk, *Engineering Deep Learning*; docs/curriculum.md, chapter 4).
 
 Each is a `jax.nn.initializers` initializer: a function `init(key, shape, dtype) -> array`.
 Fan-in and fan-out follow JAX's convention: for a Dense kernel `(in, out)` fan_in = in; for a

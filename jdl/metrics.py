@@ -1,4 +1,5 @@
-"""Metrics of CURRICULUM chapter 2 (decks 001, 003): accuracy, top-k error, confusion matrix.
+"""Metrics (Salakhutdinov, Senk; docs/curriculum.md, chapter 2): accuracy, top-k error, confusion
+matrix.
 
 Like :mod:`jdl.losses`, every metric except :func:`confusion_matrix` returns **per-example
 values** (float, 1.0 = correct), shape ``logits.shape[:-1]`` (``(batch,)`` for ``(batch, K)``
@@ -65,7 +66,7 @@ def _top_k(scores: Array, labels: Array, k: int) -> Array:
     labels, valid = _as_indices(scores, labels)
     safe = jnp.where(valid, labels, 0)
     x_c = jnp.take_along_axis(scores, safe[..., None], axis=-1)
-    before = jnp.arange(scores.shape[-1]) < safe[..., None]
+    before = jnp.arange(scores.shape[-1]).reshape((1,) * safe.ndim + (-1,)) < safe[..., None]
     rank = jnp.sum((scores > x_c) | ((scores == x_c) & before), axis=-1)
     return jnp.where(valid, (rank < k).astype(jnp.float32), jnp.nan)
 
@@ -80,7 +81,7 @@ def accuracy(predictions: ArrayLike, labels: ArrayLike) -> Array:
     """Per-example accuracy ``1{argmax_k p_k == c}`` as float, shape ``predictions.shape[:-1]``.
 
     `predictions` are logits or probabilities ``(..., K)`` (same argmax). `labels` are integer
-    class indices ``(...)`` (Keras' sparse categorical accuracy, deck 003) or one-hot / soft
+    class indices ``(...)`` (Keras' sparse categorical accuracy, Senk) or one-hot / soft
     targets of the predictions' shape (their argmax is the class). Ties: lowest index wins.
     Out-of-range labels: ValueError when concrete, NaN when traced.
     """
@@ -92,7 +93,7 @@ sparse_categorical_accuracy = accuracy
 
 
 def error_rate(predictions: ArrayLike, labels: ArrayLike) -> Array:
-    """Per-example classification error ``1 - accuracy`` (the top-1 error of deck 001)."""
+    """Per-example classification error ``1 - accuracy`` (Salakhutdinov's top-1 error)."""
     return 1.0 - accuracy(predictions, labels)
 
 
@@ -113,7 +114,7 @@ def binary_accuracy(logits: ArrayLike, targets: ArrayLike, threshold: float = 0.
 
 
 def top_k_accuracy(scores: ArrayLike, labels: ArrayLike, k: int) -> Array:
-    """Per-example top-k accuracy: 1.0 if class c is among the k highest scores (deck 001).
+    """Per-example top-k accuracy: 1.0 if class c is among the k highest scores (Salakhutdinov).
 
     The rank of c is ``#{j: x_j > x_c} + #{j < c: x_j == x_c}`` (ties broken by lowest index,
     as ``argmax`` and ``jax.lax.top_k`` do); correct iff rank < k. ``1 <= k <= K``.
@@ -128,7 +129,7 @@ def top_k_accuracy(scores: ArrayLike, labels: ArrayLike, k: int) -> Array:
 
 
 def top_k_error(scores: ArrayLike, labels: ArrayLike, k: int) -> Array:
-    """Per-example top-k error ``1 - top_k_accuracy`` (deck 001's top-1 / top-5 error)."""
+    """Per-example top-k error ``1 - top_k_accuracy`` (Salakhutdinov's top-1 / top-5 error)."""
     return 1.0 - top_k_accuracy(scores, labels, k)
 
 

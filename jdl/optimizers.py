@@ -2,27 +2,31 @@
 
 Every function returns an `optax.GradientTransformation`; pass it to
 `jdl.train.init_train_state` / `make_train_step` as is. jdl reimplements nothing: each one
-is an Optax alias or a short `optax.chain` of Optax pieces (DESIGN.md section 2). `lr` may be
+is an Optax alias or a short `optax.chain` of Optax pieces (docs/design.md, section 2). `lr` may be
 a float or a schedule `count -> lr` (`jdl.schedules`, `optax.*_schedule`). Notation: g the
 gradient, w the parameters, t = 1, 2, ... the update number, all operations elementwise.
 
     gradient_descent(lr)   w <- w - lr * (gradient on the whole training set)     optax.sgd
-    sgd(lr)                w <- w - lr_t g                      (deck 004 8.1)    optax.sgd
-    momentum(lr, mu)       v <- g + mu v;  w <- w - lr v        (deck 001)        sgd(momentum=)
-    momentum(.., "deck")   v <- mu v - lr g;  w <- w + v        (deck 004 8.2, 002)
+    sgd(lr)                w <- w - lr_t g                                        optax.sgd
+    momentum(lr, mu)       v <- g + mu v;  w <- w - lr v                          sgd(momentum=)
+    momentum(.., "deck")   v <- mu v - lr g;  w <- w + v
                                                    chain(scale_by_learning_rate, trace)
     nesterov(lr, mu)       v <- g + mu v;  w <- w - lr (g + mu v)                 sgd(nesterov=)
-    adagrad(lr, eps)       G <- G + g^2;  w <- w - lr g / sqrt(G + eps)  (001)    adagrad
-    rmsprop(lr, decay)     G <- decay G + (1-decay) g^2;  same step      (001)    rmsprop
-    rmsprop_momentum(..)   v <- mu v - lr g / sqrt(G + eps);  w <- w + v (002)    rmsprop(momentum=)
-    adadelta(rho, eps)     Zeiler 2012, no learning rate                 (002)    adadelta(1.0)
-    adam(lr, b1, b2, eps)  Kingma & Ba, deck 002 Algorithm 1 and defaults         adam
+    adagrad(lr, eps)       G <- G + g^2;  w <- w - lr g / sqrt(G + eps)           adagrad
+    rmsprop(lr, decay)     G <- decay G + (1-decay) g^2;  same step               rmsprop
+    rmsprop_momentum(..)   v <- mu v - lr g / sqrt(G + eps);  w <- w + v          rmsprop(momentum=)
+    adadelta(rho, eps)     Zeiler 2012, no learning rate                          adadelta(1.0)
+    adam(lr, b1, b2, eps)  Kingma & Ba, COMP9321 Algorithm 1 and defaults         adam
     clip(opt, max_norm)    g <- g * min(1, max_norm / ||g||_2) first      chain(clip_by_global_norm)
+
+Sources: `sgd` is Algorithm 8.1 of *Engineering Deep Learning*; `momentum` is Salakhutdinov's,
+`momentum(.., "deck")` Algorithm 8.2 of *Engineering Deep Learning* and COMP9321's; `adagrad`
+and `rmsprop` are Salakhutdinov's; `rmsprop_momentum` and `adadelta` are COMP9321's.
 
 Where the decks and Optax differ, the deck wins and the docstring says so: Adagrad starts its
 accumulator at 0 (Optax: 0.1); Adadelta needs `learning_rate=1.0`, not Optax's default
 `None` (which skips the sign flip, so the parameters climb the gradient); the momentum
-conventions differ once `lr` changes over time. Epsilon placement: deck 001 puts eps *inside*
+conventions differ once `lr` changes over time. Epsilon placement: Salakhutdinov puts eps *inside*
 the square root for Adagrad and RMSProp, as Optax does by default (PyTorch and Keras put it
 outside); Adam has it outside, as in Optax.
 """
@@ -61,13 +65,13 @@ def _check_eps(fn: str, eps: Any) -> None:
 
 
 def gradient_descent(lr: LearningRate) -> optax.GradientTransformation:
-    """(Full-batch) gradient descent: w <- w - lr * dE/dw (deck 002 "after a full sweep through
-    the training data", deck 004 "batch or deterministic gradient methods").
+    """(Full-batch) gradient descent: w <- w - lr * dE/dw (COMP9321, "after a full sweep through
+    the training data"; *Engineering Deep Learning*, "batch or deterministic gradient methods").
 
     The *update* is the SGD update (`optax.sgd(lr)`); what makes it full-batch is the data fed
     to the step: one batch holding the whole training set (`fit(..., batch_size=n_train)`), so
     g is the exact gradient of the training objective. jdl's losses are batch means, so g is
-    deck 002's sum divided by N: scale `lr` by N to reproduce the sum form exactly.
+    COMP9321's sum divided by N: scale `lr` by N to reproduce the sum form exactly.
     """
     _check_lr("gradient_descent", lr)
     return optax.sgd(lr)
@@ -75,8 +79,8 @@ def gradient_descent(lr: LearningRate) -> optax.GradientTransformation:
 
 def sgd(lr: LearningRate) -> optax.GradientTransformation:
     """Stochastic / mini-batch gradient descent: w <- w - lr_t g, with g the mean gradient of a
-    mini-batch (deck 004 Algorithm 8.1, deck 001; `lr` may be a schedule lr_1, lr_2, ...).
-    `optax.sgd(lr)`."""
+    mini-batch (*Engineering Deep Learning* Algorithm 8.1, Salakhutdinov; `lr` may be a schedule
+    lr_1, lr_2, ...). `optax.sgd(lr)`."""
     _check_lr("sgd", lr)
     return optax.sgd(lr)
 
@@ -85,9 +89,9 @@ def momentum(lr: LearningRate, mu: float = 0.9, convention: str = "optax"
              ) -> optax.GradientTransformation:
     """SGD with (heavy-ball) momentum, v_0 = 0.
 
-    convention="optax" (deck 001's "exponential average of previous gradients"):
+    convention="optax" (Salakhutdinov's "exponential average of previous gradients"):
         v <- g + mu v;   w <- w - lr_t v          `optax.sgd(lr, momentum=mu)`
-    convention="deck" (deck 004 Algorithm 8.2; deck 002 with v negated):
+    convention="deck" (*Engineering Deep Learning* Algorithm 8.2; COMP9321 with v negated):
         v <- mu v - lr_t g;   w <- w + v          `optax.chain(optax.scale_by_learning_rate(lr),
                                                                optax.trace(decay=mu))`
 
@@ -125,7 +129,7 @@ def nesterov(lr: LearningRate, mu: float = 0.9) -> optax.GradientTransformation:
 
 def adagrad(lr: LearningRate, eps: float = 1e-7, initial_accumulator_value: float = 0.0
             ) -> optax.GradientTransformation:
-    """Adagrad (deck 001; Duchi et al. 2011): per-parameter rates from the sum of all squared
+    """Adagrad (Salakhutdinov; Duchi et al. 2011): per-parameter rates from the sum of all squared
     gradients,
 
         G <- G + g^2  (G_0 = 0);   w <- w - lr g / sqrt(G + eps)      eps inside the sqrt
@@ -140,11 +144,11 @@ def adagrad(lr: LearningRate, eps: float = 1e-7, initial_accumulator_value: floa
 
 def rmsprop(lr: LearningRate, decay: float = 0.9, eps: float = 1e-8
             ) -> optax.GradientTransformation:
-    """RMSProp (deck 001; Hinton 2012): Adagrad with an exponential moving average,
+    """RMSProp (Salakhutdinov; Hinton 2012): Adagrad with an exponential moving average,
 
         G <- decay G + (1 - decay) g^2  (G_0 = 0);   w <- w - lr g / sqrt(G + eps)
 
-    `optax.rmsprop(lr, decay, eps)`: eps inside the sqrt as in deck 001 and Optax's default
+    `optax.rmsprop(lr, decay, eps)`: eps inside the sqrt as in Salakhutdinov and Optax's default
     (`eps_in_sqrt=True`); PyTorch and Keras use sqrt(G) + eps instead.
     """
     _check_lr("rmsprop", lr)
@@ -155,7 +159,7 @@ def rmsprop(lr: LearningRate, decay: float = 0.9, eps: float = 1e-8
 
 def rmsprop_momentum(lr: LearningRate, decay: float = 0.9, mu: float = 0.9, eps: float = 1e-8
                      ) -> optax.GradientTransformation:
-    """RMSProp + momentum (deck 002 "RMSProp (Advanced Adagrad) + Momentum"; Graves 2013, the
+    """RMSProp + momentum (COMP9321, "RMSProp (Advanced Adagrad) + Momentum"; Graves 2013, the
     TensorFlow `RMSPropOptimizer(momentum=)` form):
 
         G <- decay G + (1 - decay) g^2;   v <- mu v - lr_t g / sqrt(G + eps);   w <- w + v
@@ -172,7 +176,7 @@ def rmsprop_momentum(lr: LearningRate, decay: float = 0.9, mu: float = 0.9, eps:
 
 def adadelta(rho: float = 0.95, eps: float = 1e-6, lr: LearningRate = 1.0
              ) -> optax.GradientTransformation:
-    """Adadelta (deck 002; Zeiler 2012, Algorithm 1), which needs no learning rate:
+    """Adadelta (COMP9321; Zeiler 2012, Algorithm 1), which needs no learning rate:
 
         E[g^2] <- rho E[g^2] + (1 - rho) g^2
         dw = -sqrt(E[dw^2] + eps) / sqrt(E[g^2] + eps) * g        (E[dw^2] of the previous step)
@@ -192,7 +196,7 @@ def adadelta(rho: float = 0.95, eps: float = 1e-6, lr: LearningRate = 1.0
 
 def adam(lr: LearningRate = 0.001, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
          ) -> optax.GradientTransformation:
-    """Adam (deck 002 Algorithm 1; Kingma & Ba 2015) with the deck's defaults
+    """Adam (COMP9321 Algorithm 1; Kingma & Ba 2015) with the lecture's defaults
     lr (alpha) = 0.001, b1 = 0.9, b2 = 0.999, eps = 1e-8:
 
         m <- b1 m + (1 - b1) g;   v <- b2 v + (1 - b2) g^2

@@ -1,4 +1,4 @@
-"""Paths over nested-dict params: name tensors as "features/conv1/w" (DESIGN.md section 1).
+"""Paths over nested-dict params: name tensors as "features/conv1/w" (docs/design.md, section 1).
 
     paths(params)                      -> ["dense_0/b", "dense_0/w", "dense_1/b", "dense_1/w"]
     mask(params, "*/w")                -> same structure, True on the weight matrices
@@ -85,9 +85,9 @@ def is_weight(path: str, leaf: Any = None) -> bool:
 
 def weights_only(tree: Any) -> Any:
     """`True` on leaves named "w" (Dense / Conv kernels), `False` on biases "b", batch-norm
-    "scale"/"bias" and everything else: the decks' "only weights are penalized, biases are
-    not" (deck 004). Usable directly as an Optax mask function, and wherever jdl expects a
-    selector (it stands for the predicate `is_weight`)."""
+    "scale"/"bias" and everything else: "only weights are penalized, biases are not" (*Engineering
+    Deep Learning*). Usable directly as an Optax mask function, and wherever jdl expects a selector
+    (it stands for the predicate `is_weight`)."""
     return mask(tree, is_weight)
 
 

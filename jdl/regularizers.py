@@ -1,23 +1,24 @@
-"""Regularization: norm penalties, weight decay, freezing and weight noise (decks 000, 002, 004).
+"""Regularization: norm penalties, weight decay, freezing and weight noise (Loo, COMP9321,
+*Engineering Deep Learning*).
 
 Penalties are functions `params -> scalar` for `make_train_step(..., penalty=...)`, which adds
 them to the mean loss before differentiating:
 
     step = make_train_step(model, optax.sgd(0.1), loss, penalty=l2(1e-4))            # L2
-    step = make_train_step(model, opt, loss, penalty=l2(0.5, n=len(x_train)))        # deck 000
-    step = make_train_step(model, opt, loss, penalty=l1_towards(pretrained, 1e-3))   # deck 000
+    step = make_train_step(model, opt, loss, penalty=l2(0.5, n=len(x_train)))        # Loo
+    step = make_train_step(model, opt, loss, penalty=l1_towards(pretrained, 1e-3))   # Loo
 
 Optimizer wrappers return Optax transformations:
 
     opt = weight_decay(optax.adam(1e-3), 1e-4)     # decoupled decay (AdamW), weights only
     opt = freeze(optax.adam(1e-3), ["features/*"])  # zero updates for the frozen tensors
 
-Weight noise (deck 004) is a model wrapper: `noisy_apply(model, 0.01)` perturbs the weights
-with the layer key on every training forward pass; the train step needs no change.
+Weight noise (*Engineering Deep Learning*) is a model wrapper: `noisy_apply(model, 0.01)` perturbs
+the weights with the layer key on every training forward pass; the train step needs no change.
 
-Which tensors: "only weights are penalized, biases are not" (deck 004, deck 000 eq. 5), so
-every selector defaults to `jdl.paths.weights_only` (leaves named "w"). Selectors are glob
-patterns over paths such as "dense_0/w" (see `jdl.paths`).
+Which tensors: "only weights are penalized, biases are not" (*Engineering Deep Learning*;
+Loo, eq. 5), so every selector defaults to `jdl.paths.weights_only` (leaves named "w").
+Selectors are glob patterns over paths such as "dense_0/w" (see `jdl.paths`).
 """
 from __future__ import annotations
 
@@ -105,20 +106,20 @@ def _norm_penalty(fn: str, coef: float, include: Selector, per_layer: Mapping[st
 
 def l2(coef: float, *, include: Selector = weights_only,
        per_layer: Mapping[str, float] | None = None, n: int | None = None) -> Penalty:
-    """L2 penalty `params -> (coef / 2) * sum w^2` over the included tensors (deck 004
-    p(w) = alpha/2 w^T w, gradient coef * w).
+    """L2 penalty `params -> (coef / 2) * sum w^2` over the included tensors
+    (*Engineering Deep Learning*: p(w) = alpha/2 w^T w, gradient coef * w).
 
-    With `n` (the training-set size) it is deck 000's eq. (4): `coef / (2n) * sum w^2`, whose
+    With `n` (the training-set size) it is Loo's eq. (4): `coef / (2n) * sum w^2`, whose
     gradient coef/n * w gives the update w <- (1 - lr coef / n) w - lr dC0/dw (eq. 6).
-    Deck 002's `lambda * sum theta^2` (no 1/2) is `l2(2 * lambda)`.
+    COMP9321's `lambda * sum theta^2` (no 1/2) is `l2(2 * lambda)`.
 
     Args:
       coef: lambda >= 0, used for every included tensor not matched by `per_layer`.
       include: which tensors (default: weights "w", never biases or batch-norm parameters).
-      per_layer: `{pattern: coef}` overriding `coef` for the included tensors whose path
-        matches (first match wins), e.g. `{"dense_0/*": 1e-3}` (deck 004: "a separate penalty
-        term for each layer"). Each pattern must match at least one included tensor.
-      n: divide by the number of training examples (deck 000); None for no division.
+      per_layer: `{pattern: coef}` overriding `coef` for the included tensors whose path matches
+        (first match wins), e.g. `{"dense_0/*": 1e-3}` (*Engineering Deep Learning*: "a separate
+        penalty term for each layer"). Each pattern must match at least one included tensor.
+      n: divide by the number of training examples (Loo); None for no division.
     """
     return _norm_penalty("l2", coef, include, per_layer, n,
                          lambda w: jnp.sum(jnp.square(w), dtype=jnp.float32), half=True)
@@ -126,16 +127,16 @@ def l2(coef: float, *, include: Selector = weights_only,
 
 def l1(coef: float, *, include: Selector = weights_only,
        per_layer: Mapping[str, float] | None = None, n: int | None = None) -> Penalty:
-    """L1 penalty `params -> coef * sum |w|` over the included tensors (deck 004
-    p(w) = sum |w|, gradient coef * sign(w)); with `n`, deck 000's eq. (7) `coef / n * sum |w|`.
-    Arguments as in `l2`."""
+    """L1 penalty `params -> coef * sum |w|` over the included tensors (*Engineering Deep
+    Learning*: p(w) = sum |w|, gradient coef * sign(w)); with `n`, Loo's eq. (7)
+    `coef / n * sum |w|`. Arguments as in `l2`."""
     return _norm_penalty("l1", coef, include, per_layer, n,
                          lambda w: jnp.sum(jnp.abs(w), dtype=jnp.float32), half=False)
 
 
 def l1_towards(reference_params: Any, coef: float, *, include: Selector = weights_only,
                n: int | None = None) -> Penalty:
-    """Adaptive L1 penalty towards a reference: `params -> coef * ||w - w_hat||_1` (deck 000,
+    """Adaptive L1 penalty towards a reference: `params -> coef * ||w - w_hat||_1` (Loo,
     the adaptive SVM: the regularizer ||w||_1 becomes ||w - w_hat||_1, so training stays close
     to `w_hat`, e.g. pretrained weights). With `n`, `coef / n * ||w - w_hat||_1`.
 
@@ -181,10 +182,10 @@ def weight_decay(optimizer: optax.GradientTransformation, wd: float | Callable[[
         w <- w + u - wd * w = (1 - wd) w + u
         `optax.chain(optimizer, optax.add_decayed_weights(-wd, mask))`
 
-    `wd` is the per-step shrink factor (deck 000 eq. 6 writes it lr * lambda / n; deck 004
-    lr * alpha); it may be a schedule `count -> wd`. For plain SGD this equals the L2 penalty
-    `l2(wd / lr)`; for adaptive optimizers (Adam, RMSProp) it does not, because the decay is
-    not rescaled by the optimizer.
+    `wd` is the per-step shrink factor (Loo's eq. 6 writes it lr * lambda / n; *Engineering Deep
+    Learning* lr * alpha); it may be a schedule `count -> wd`. For plain SGD this equals the L2
+    penalty `l2(wd / lr)`; for adaptive optimizers (Adam, RMSProp) it does not, because the decay
+    is not rescaled by the optimizer.
 
     decoupled=False: classic coupled L2 through the optimizer, g <- g + wd * w before it,
     `optax.chain(optax.add_decayed_weights(wd, mask), optimizer)`, the same as adding the
@@ -210,7 +211,7 @@ def freeze(optimizer: optax.GradientTransformation, patterns: Selector
 
     `optax.multi_transform({"train": optimizer, "frozen": optax.set_to_zero()}, labels)`.
     Not `optax.masked`: outside its mask `masked` passes the raw gradient through, which
-    would apply w <- w + g (research/jax-stack.md section 4). The optimizer keeps no state for
+    would apply w <- w + g (measured: docs/design.md, section 5). The optimizer keeps no state for
     the frozen tensors; their gradient is still computed by the step (cheap for a few layers).
     Raises `ValueError` at `init` when `patterns` select nothing (a typo would freeze nothing).
     """
@@ -229,8 +230,8 @@ def freeze(optimizer: optax.GradientTransformation, patterns: Selector
 
 def add_weight_noise(params: Any, key: jax.Array, std: float,
                      patterns: Selector = weights_only) -> Any:
-    """`params` with Gaussian noise on the selected tensors: w + std * N(0, 1) (deck 004,
-    "noise robustness": noise on the weights pushes training towards flat minima).
+    """`params` with Gaussian noise on the selected tensors: w + std * N(0, 1) (*Engineering Deep
+    Learning*, "noise robustness": noise on the weights pushes training towards flat minima).
 
     Pure: leaf i of `jax.tree.leaves(params)` uses `fold_in(key, i)`, so the same key gives
     the same noise. Unselected tensors (default: everything but the weights "w") are returned
@@ -252,10 +253,10 @@ def add_weight_noise(params: Any, key: jax.Array, std: float,
 
 
 def noisy_apply(model: Layer, std: float, patterns: Selector = weights_only) -> Layer:
-    """`model` with weight noise during training (deck 004): a Layer with the same `init`,
-    params and state, whose `apply(..., key, train=True)` runs `model` on
-    `add_weight_noise(params, fold_in(key, 1), std, patterns)` with key `fold_in(key, 0)` for
-    the model's own randomness (dropout). With `train=False` it is `model.apply` unchanged.
+    """`model` with weight noise during training (*Engineering Deep Learning*): a Layer with the
+    same `init`, params and state, whose `apply(..., key, train=True)` runs `model` on
+    `add_weight_noise(params, fold_in(key, 1), std, patterns)` with key `fold_in(key, 0)` for the
+    model's own randomness (dropout). With `train=False` it is `model.apply` unchanged.
 
     Use it in place of the model; `make_train_step` already passes a fresh key per step, so
     each step draws new noise, and gradients are taken at the perturbed weights:

@@ -5,17 +5,17 @@ Any of them can be passed wherever Optax takes a learning rate (`optax.sgd(inver
 number of updates already made (0 for the first one). All are jit-able (`jnp` arithmetic).
 
 - `inverse_time(lr0, decay)`   lr0 / (1 + decay t)         ("1/t" decay; not in Optax)
-- `inverse_sqrt(lr0)`          lr0 / sqrt(t + 1)           (deck 002's "1/t decay" example;
+- `inverse_sqrt(lr0)`          lr0 / sqrt(t + 1)           (COMP9321's "1/t decay" example;
                                                             not in Optax)
 - `step_decay(lr0, factor, every_steps)`
                                lr0 * factor^floor(t / every_steps)
-                               (deck 002 "reduce the learning rate by some factor every few
-                               epochs", deck 003 "divide the learning rate by 2");
+                               (COMP9321, "reduce the learning rate by some factor every
+                               few epochs"; Senk, "divide the learning rate by 2");
                                `optax.exponential_decay(..., staircase=True)`
 
 For cosine, warm-up, piecewise-constant and one-cycle schedules use Optax's directly
 (`optax.cosine_decay_schedule`, ...); for "divide by 2 when validation stops improving"
-(deck 003) use `optax.contrib.reduce_on_plateau`.
+(Senk) use `optax.contrib.reduce_on_plateau`.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def inverse_time(lr0: float, decay: float = 1.0) -> Schedule:
 
 
 def inverse_sqrt(lr0: float) -> Schedule:
-    """`lr(t) = lr0 / sqrt(t + 1)` (deck 002 writes it as "1/t decay: eta^t = eta / sqrt(t+1)").
+    """`lr(t) = lr0 / sqrt(t + 1)` (COMP9321 writes it as "1/t decay: eta^t = eta / sqrt(t+1)").
 
     Written here because Optax 0.2.8 has no inverse-square-root schedule.
     """
@@ -70,7 +70,7 @@ def inverse_sqrt(lr0: float) -> Schedule:
 
 def step_decay(lr0: float, factor: float = 0.5, every_steps: int = 1000) -> Schedule:
     """`lr(t) = lr0 * factor ** floor(t / every_steps)`: multiply by `factor` every
-    `every_steps` updates (decks 002, 003; with an epoch of S steps, `every_steps = k * S`
+    `every_steps` updates (COMP9321, Senk; with an epoch of S steps, `every_steps = k * S`
     means "every k epochs"). `optax.exponential_decay(lr0, every_steps, factor, staircase=True)`.
     """
     lr0 = _positive("lr0", lr0, "step_decay")

@@ -1,5 +1,6 @@
-"""Test-suite setup: 8 simulated CPU devices (set before JAX starts), the versions in the report
-header, and a key fixture."""
+"""Test-suite setup: 8 simulated CPU devices (set before JAX starts), implicit rank promotion
+turned into an error (NumPy would silently broadcast a (B,) array against a (B, 1) one, a
+classic source of wrong numbers), the versions in the report header, and a key fixture."""
 import os
 import sys
 
@@ -8,6 +9,8 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
 
 
 def pytest_report_header(config):

@@ -116,7 +116,7 @@ def test_quadratic_cost_with_every_output_unit_on_list_params(output_activation)
     def mean_cost(ls):
         a = x
         for i, p in enumerate(ls):
-            z = a @ p["w"] + p["b"]
+            z = a @ p["w"] + p["b"][None]
             a = g_out(z) if i == len(ls) - 1 else jnp.tanh(z)
         return jnp.mean(0.5 * jnp.sum((a - y) ** 2, axis=1))        # C = 1/2n sum ||a - y||^2
 
@@ -166,7 +166,7 @@ def test_forward_keeps_every_z_and_a_and_ends_at_the_model_output():
     assert [z.shape for z in zs] == [(N, 3), (N, 2)]
     assert [a.shape for a in acts] == [(N, 4), (N, 3), (N, 2)]
     close(acts[0], x, atol=0)
-    close(acts[1], jax.nn.elu(x @ params["dense_0"]["w"] + params["dense_0"]["b"]), atol=1e-15)
+    close(acts[1], jax.nn.elu(x @ params["dense_0"]["w"] + params["dense_0"]["b"][None]), atol=1e-15)
     close(acts[-1], model.apply(params, {}, x)[0], atol=1e-15)
     # output_activation=None returns the logits, as jdl.models.mlp does
     close(bp.forward(params, x, "elu")[1][-1], zs[-1], atol=0)

@@ -83,7 +83,7 @@ def images(n, seed=0):
 
 def conv_same(x, w, b):
     return jax.lax.conv_general_dilated(x, w, (1, 1), "SAME",
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC")) + b
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC")) + b[None, None, None]
 
 
 def pool2(h):
@@ -97,8 +97,8 @@ def test_feature_extractor_returns_the_named_layers_output(cnn):
     params, state = cnn
     x, _ = images(6)
     pooled = pool2(jax.nn.relu(conv_same(x, params["conv"]["w"], params["conv"]["b"])))
-    fc6 = jax.nn.relu(pooled.reshape(6, -1) @ params["fc6"]["w"] + params["fc6"]["b"])
-    fc7 = jax.nn.relu(fc6 @ params["fc7"]["w"] + params["fc7"]["b"])  # dropout off: train=False
+    fc6 = jax.nn.relu(pooled.reshape(6, -1) @ params["fc6"]["w"] + params["fc6"]["b"][None])
+    fc7 = jax.nn.relu(fc6 @ params["fc7"]["w"] + params["fc7"]["b"][None])  # dropout off: train=False
 
     got = transfer.feature_extractor(tiny_cnn(), params, state, "relu6")(x)
     assert got.shape == (6, 16)
@@ -122,10 +122,11 @@ def test_feature_extractor_nested_path_uses_running_statistics(fashion):
     x, _ = images(5)
     b, s = params["features"]["block1"], state["features"]["block1"]["bn"]
     h = conv_same(x, b["conv"]["w"], b["conv"]["b"])
-    h = (h - s["mean"]) / jnp.sqrt(s["var"] + 1e-5) * b["bn"]["scale"] + b["bn"]["bias"]
+    c = lambda v: v[None, None, None]  # noqa: E731  (per channel, broadcast written out)
+    h = (h - c(s["mean"])) / jnp.sqrt(c(s["var"]) + 1e-5) * c(b["bn"]["scale"]) + c(b["bn"]["bias"])
     h = pool2(jax.nn.relu(h)).reshape(5, -1)
     fc = params["classifier"]["fc"]
-    ref = jax.nn.relu(h @ fc["w"] + fc["b"])
+    ref = jax.nn.relu(h @ fc["w"] + fc["b"][None])
     # the cut ends *after* the dropout layer: evaluation mode, so it is the identity
     got = transfer.feature_extractor(small_fashion(), params, state, "classifier/dropout")(x)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)

@@ -1,6 +1,6 @@
 """Shared pieces of the benchmark rows: settings, data, the timed loop, peak RSS.
 
-Timing follows ../shared/research/peer-baselines.md:
+Timing, as defined for the tables of docs/benchmarks.md:
 - steps/s: the loop syncs every 10 steps; each 10-step window gives a rate; the figure is the
   median over the windows that start after the warm-up (step 50 in the full run).
 - epoch steps/s: steps_per_epoch / epoch_time, median over epochs 2..E (jdl's `fit` rows can only

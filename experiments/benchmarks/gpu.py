@@ -1,4 +1,4 @@
-"""GPU benchmarks (issue 5): ResNet-50 throughput and MFU, and deck 000's CPU-vs-GPU table.
+"""GPU benchmarks (issue 5): ResNet-50 throughput and MFU, and Loo's CPU-vs-GPU table.
 
     python experiments/benchmarks/gpu.py [--quick] [--out results/benchmarks_gpu]
 
@@ -6,7 +6,7 @@
    float32 and bfloat16 compute (`compute_dtype`), batch 128: images/s over 20 timed steps after
    warm-up, and MFU = 3 x forward FLOPs x images/s / peak bf16 dense FLOP/s (the 3 counts the
    forward and the two backward matmuls; forward FLOPs = 2 x multiply-adds from jdl.summary).
-2. The demo CNN (fashion_cnn) train step at batch 64, 128, 256 (deck 000's CPU vs GPU table):
+2. The demo CNN (fashion_cnn) train step at batch 64, 128, 256 (Loo's CPU vs GPU table):
    ms per step and examples/s on whatever device JAX has (run it on the CPU machine too).
 Runs on any backend; on the CPU use --quick (tiny ResNet input) unless you have time.
 """

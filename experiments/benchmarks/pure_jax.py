@@ -2,8 +2,8 @@
 
 Same architectures and initializers as jdl's models (lecun-normal dense, He-normal for layers
 that feed a ReLU in the CNN), NHWC convolutions, BN momentum 0.9 / eps 1e-5 (Flax convention),
-max pooling by reshape (research/peer-baselines.md: its gradient is 9-17x cheaper on XLA:CPU
-than `reduce_window`'s).
+max pooling by reshape (its gradient is 9-17x cheaper on XLA:CPU than `reduce_window`'s,
+measured in docs/design.md).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The MLP and CNN cases: one row = one framework/path, run inside its own process.
 
 MLP: 784-500-500-10 ReLU, SGD momentum 0.9 lr 0.05, batch 128.
-CNN: the `jdl.models.fashion_cnn()` architecture with dropout 0.5 (as research/peer-baselines.md),
-Adam 1e-3, batch 128.
+CNN: the `jdl.models.fashion_cnn()` architecture with dropout 0.5 (as in the baseline
+measurements; docs/benchmarks.md), Adam 1e-3, batch 128.
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ after another). Every row runs in its own subprocess, one at a time, so its peak
 Full-mode step counts: MLP 3 epochs of 468 steps; CNN 5 passes of 32 steps over the first
 4,096 training images (160 steps: the CNN's accuracy is after a short run), and 3 x 12 = 36 steps
 for the CNN's rolled-scan row (~10x slower on XLA:CPU); small 3 x 1000 steps; population 200
-steps per member. Timing definitions: bench_common.py and research/peer-baselines.md.
+steps per member. Timing definitions: bench_common.py and docs/benchmarks.md.
 Writes <out>/benchmarks.json and <out>/benchmarks.md (atomically) and prints the tables.
 PyTorch is optional (`pip install torch==2.13.0`); without it its rows say "not installed".
 """

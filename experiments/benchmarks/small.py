@@ -1,6 +1,6 @@
 """The small-model case, where per-step overhead dominates: MLP 784-64-64-10, batch 32, Adam 1e-3,
 random data already on the device (8 batches, cycled), `steps` steps timed after a warm-up with one
-sync at the end, best of `repeats` (as research/peer-baselines.md measured it).
+sync at the end, best of `repeats` (as the earlier baseline measurements did; docs/benchmarks.md).
 """
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
-"""Backpropagation written out: the four delta equations of deck 000 for an MLP (CURRICULUM ch. 3).
+"""Backpropagation written out: Loo's four delta equations for an MLP
+(docs/curriculum.md, chapter 3).
 
 For a plain multilayer perceptron ``z^l = a^{l-1} w^l + b^l``, ``a^l = g(z^l)`` (``a^0 = x``),
-with the error term ``delta^l = dC/dz^l``, deck 000 (Nielsen's notation) gives
+with the error term ``delta^l = dC/dz^l``, Loo (Nielsen's notation) gives
 
     BP1  delta^L = grad_a C (.) g'(z^L)                      output error
     BP2  delta^l = ((W^{l+1})^T delta^{l+1}) (.) g'(z^l)     error moved back one layer
@@ -18,14 +19,14 @@ a stack of row vectors, ``z^l = a^{l-1} @ w^l + b^l`` with ``a^{l-1}: (n, in)`` 
 reads ``delta^l = (delta^{l+1} @ w^{l+1}.T) * g'(z^l)``, BP3 ``db^l = sum_x delta^l_x`` and BP4
 ``dw^l = a^{l-1}.T @ delta^l`` (the batch sum of the outer products ``a^{l-1}_x delta^l_x``).
 
-Cost convention: C is the **mean over the n examples** of a per-example cost, as in deck 000's
+Cost convention: C is the **mean over the n examples** of a per-example cost, as in Loo's
 ``C = 1/2n sum_x ||y - a^L||^2`` and as ``jdl.losses.reduce`` (mean) does, so every per-example
 ``delta^L`` carries a factor 1/n. The costs:
 
 * ``"quadratic"``: ``C_x = 1/2 ||a^L - y||^2`` (``jdl.losses.quadratic``); ``grad_a C = a^L - y``;
   any output activation (BP1 in full).
 * ``"cross_entropy"``: ``C_x = -sum_j [y log a + (1 - y) log(1 - a)]`` with sigmoid outputs;
-  ``sigma'`` cancels and ``delta^L = a^L - y`` (deck 000;
+  ``sigma'`` cancels and ``delta^L = a^L - y`` (Loo;
   ``jdl.losses.sigmoid_binary_cross_entropy`` on the logits ``z^L``).
 * ``"log_likelihood"``: ``C_x = -log a^L_y`` with softmax outputs; ``delta^L = a^L - onehot(y)``
   (``jdl.losses.softmax_cross_entropy`` on the logits ``z^L``).

@@ -1,4 +1,4 @@
-"""The forward pass that stores z^l and a^l, and BP1-BP4 (deck 000) with matrix products."""
+"""The forward pass that stores z^l and a^l, and BP1-BP4 (Loo) with matrix products."""
 from __future__ import annotations
 
 import re
@@ -91,7 +91,7 @@ def _forward(layers, x, activation: str, output_activation: str):
                                        else _TABLE[output_activation][0])
     zs, acts = [], [x]
     for l, (w, b) in enumerate(layers):
-        z = acts[-1] @ w.astype(x.dtype) + b.astype(x.dtype)     # z^l = a^{l-1} w^l + b^l
+        z = acts[-1] @ w.astype(x.dtype) + b.astype(x.dtype)[None]   # z^l = a^{l-1} w^l + b^l
         zs.append(z)
         acts.append(g_out(z) if l == len(layers) - 1 else g(z))  # a^l = g(z^l)
     return zs, acts
@@ -150,7 +150,7 @@ def _targets(y: ArrayLike, a_out: Array, cost: str) -> Array:
 # ----------------------------------------------------------------------------- backward
 def backward(params: Any, x: ArrayLike, y: ArrayLike, *, activation: str, cost: str,
              output_activation: str | None = None) -> Any:
-    """Gradients of the mean cost C by the four backpropagation equations (deck 000, eq. 3).
+    """Gradients of the mean cost C by the four backpropagation equations (Loo, eq. 3).
 
     Args:
       params: as in :func:`forward`.
@@ -180,7 +180,7 @@ def backward(params: Any, x: ArrayLike, y: ArrayLike, *, activation: str, cost: 
 
     # BP1: delta^L = grad_a C (.) g'(z^L), per example, times 1/n for the mean over the batch.
     if cost in ("cross_entropy", "log_likelihood"):
-        delta = a_out - y                                 # g' cancels (deck 000)
+        delta = a_out - y                                 # g' cancels (Loo)
     else:
         grad_a = a_out - y                                # quadratic: grad_a 1/2 ||a - y||^2
         if out == "softmax":                              # Jacobian diag(a) - a a^T (symmetric)

@@ -1,10 +1,10 @@
-"""Data augmentation (deck 003 "Data Augmentation", deck 004 "Regularization Strategies: Data
-Augmentation"): pure, keyed, label-preserving transformations of one NHWC image.
+"""Data augmentation (Senk, "Data Augmentation"; *Engineering Deep Learning*, "Regularization
+Strategies: Data Augmentation"): pure, keyed, label-preserving transformations of one NHWC image.
 
 "The easiest and most common method to reduce overfitting on image data is to artificially
 enlarge the dataset using supervision-preserving transformations: horizontal reflections,
-random crop, changing RGB intensities, image translation" (deck 003); "Translation, Flips,
-Random cropping, Rotating, Color" and noise (deck 004).
+random crop, changing RGB intensities, image translation" (Senk); "Translation, Flips,
+Random cropping, Rotating, Color" and noise (*Engineering Deep Learning*).
 
 Every `random_*` function takes `(key, img, ...)` with ONE image `img: (H, W, C)` and returns an
 image of the same shape: a pure function of its key, so it runs under `jit`, and under `vmap`
@@ -85,7 +85,8 @@ def _pair(fn: str, name: str, value: Any) -> tuple[int, int]:
 
 def random_flip(key: jax.Array, img: jax.Array, horizontal: bool = True, vertical: bool = False,
                 p: float = 0.5) -> jax.Array:
-    """Mirror the image with probability `p` (deck 003 "horizontal reflections"; deck 004 "Flips").
+    """Mirror the image with probability `p` (Senk, "horizontal reflections";
+    *Engineering Deep Learning*, "Flips").
 
     horizontal: out[i, j] = img[i, W-1-j] (`jnp.flip(img, 1)`); vertical: out[i, j] =
     img[H-1-i, j] (`jnp.flip(img, 0)`). Each enabled flip is an independent Bernoulli(p) draw
@@ -105,7 +106,7 @@ def random_flip(key: jax.Array, img: jax.Array, horizontal: bool = True, vertica
 
 def random_crop(key: jax.Array, img: jax.Array, padding: int | Sequence[int], *,
                 mode: str = "constant", fill: float = 0.0) -> jax.Array:
-    """Pad by `padding` pixels on each side, then crop a random H x W window (deck 003 "random
+    """Pad by `padding` pixels on each side, then crop a random H x W window (Senk, "random
     crop").
 
     padded = pad(img, ((ph, ph), (pw, pw), (0, 0)), mode); out = padded[oy:oy+H, ox:ox+W] with
@@ -143,7 +144,8 @@ def translate(img: jax.Array, dy: Any, dx: Any, *, fill: float = 0.0) -> jax.Arr
 
 def random_translate(key: jax.Array, img: jax.Array, max_shift: int | Sequence[int], *,
                      fill: float = 0.0) -> jax.Array:
-    """`translate(img, dy, dx, fill)` by a random whole-pixel shift (decks 003, 004 "translation").
+    """`translate(img, dy, dx, fill)` by a random whole-pixel shift (Senk and
+    *Engineering Deep Learning*, "translation").
 
     (dy, dx) = randint(key, (2,), -(my, mx), (my, mx) + 1): uniform over the integers in
     [-my, my] x [-mx, mx]; `max_shift` is an int or (my, mx).
@@ -195,7 +197,7 @@ def rotate(img: jax.Array, degrees: Any, *, fill: float = 0.0, order: int = 1) -
 def random_rotation(key: jax.Array, img: jax.Array, max_degrees: float, *, fill: float = 0.0,
                     order: int = 1) -> jax.Array:
     """`rotate(img, angle)` with angle ~ Uniform[-max_degrees, max_degrees] drawn from `key`
-    (deck 004 "Rotating"); bilinear (`map_coordinates`, order=1) by default."""
+    (*Engineering Deep Learning*, "Rotating"); bilinear (`map_coordinates`, order=1) by default."""
     img = _image("random_rotation", img)
     max_degrees = _number("random_rotation", "max_degrees", max_degrees)
     angle = jax.random.uniform(key, (), jnp.float32, -max_degrees, max_degrees)
@@ -206,7 +208,7 @@ def random_rotation(key: jax.Array, img: jax.Array, max_degrees: float, *, fill:
 
 def random_brightness(key: jax.Array, img: jax.Array, max_delta: float) -> jax.Array:
     """img + delta, one delta ~ Uniform[-max_delta, max_delta] for every pixel and channel
-    (`tf.image.random_brightness`; deck 004 "Color"). Not clipped."""
+    (`tf.image.random_brightness`; *Engineering Deep Learning*, "Color"). Not clipped."""
     img = _image("random_brightness", img, floating=True)
     max_delta = _number("random_brightness", "max_delta", max_delta)
     delta = jax.random.uniform(key, (), jnp.float32, -max_delta, max_delta)
@@ -216,8 +218,9 @@ def random_brightness(key: jax.Array, img: jax.Array, max_delta: float) -> jax.A
 def random_contrast(key: jax.Array, img: jax.Array, lower: float = 0.8, upper: float = 1.2
                     ) -> jax.Array:
     """(img - mean) * f + mean with f ~ Uniform[lower, upper] and `mean` the per-channel mean over
-    the image's pixels, shape (1, 1, C) (`tf.image.random_contrast`; deck 004 "Color"). f < 1
-    lowers the contrast, f > 1 raises it; each channel's mean is kept. Not clipped."""
+    the image's pixels, shape (1, 1, C) (`tf.image.random_contrast`; *Engineering Deep Learning*,
+    "Color"). f < 1 lowers the contrast, f > 1 raises it; each channel's mean is kept. Not
+    clipped."""
     fn = "random_contrast"
     img = _image(fn, img, floating=True)
     lower, upper = _number(fn, "lower", lower), _number(fn, "upper", upper)
@@ -247,7 +250,7 @@ def rgb_pca(images: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def random_rgb_intensity(key: jax.Array, img: jax.Array, std: float = 0.1,
                          pca: tuple[Any, Any] | None = None) -> jax.Array:
-    """AlexNet's PCA colour augmentation (deck 003 "changing RGB intensities"; Krizhevsky et al.
+    """AlexNet's PCA colour augmentation (Senk, "changing RGB intensities"; Krizhevsky et al.
     2012, section 4.1): add to every pixel the same colour vector
 
         [p_1, ..., p_C] [a_1 l_1, ..., a_C l_C]^T,   a_k ~ N(0, std^2) drawn from `key`,
@@ -270,12 +273,14 @@ def random_rgb_intensity(key: jax.Array, img: jax.Array, std: float = 0.1,
         raise ValueError(f"{fn}: expected pca = (eigenvalues ({channels},), eigenvectors "
                          f"({channels}, {channels})), got shapes {vals.shape} and {vecs.shape}")
     alpha = std * jax.random.normal(key, (channels,), jnp.float32)
-    return img + (vecs @ (alpha * vals)).astype(img.dtype)
+    shift = (vecs @ (alpha * vals)).astype(img.dtype)   # (C,): one colour for the whole image
+    return img + shift.reshape((1,) * (img.ndim - 1) + (channels,))
 
 
 def additive_noise(key: jax.Array, img: jax.Array, std: float) -> jax.Array:
-    """img + std * N(0, 1), independent per pixel and channel (deck 004 "Noise Robustness",
-    here on the inputs; `jdl.regularizers.noisy_apply` puts it on the weights). Not clipped."""
+    """img + std * N(0, 1), independent per pixel and channel (*Engineering Deep Learning*, "Noise
+    Robustness", here on the inputs; `jdl.regularizers.noisy_apply` puts it on the weights). Not
+    clipped."""
     img = _image("additive_noise", img, floating=True)
     std = _number("additive_noise", "std", std)
     return img + (std * jax.random.normal(key, img.shape, jnp.float32)).astype(img.dtype)

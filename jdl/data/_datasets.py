@@ -1,8 +1,8 @@
 """Datasets on local disk: Fashion-MNIST, MNIST (IDX files) and scikit-learn's bundled digits.
 
 `load(name)` returns {"train": (x, y), "test": (x, y)} with x uint8 images, NHWC (N, H, W, 1),
-and y int32 labels in 0..9. Nothing is ever downloaded (CURRICULUM ch. 5; deck 000's MNIST
-train / validation / test protocol splits "train" further with `jdl.data.split`).
+and y int32 labels in 0..9. Nothing is ever downloaded (docs/curriculum.md, chapter 5;
+Loo's MNIST train / validation / test protocol splits "train" further with `jdl.data.split`).
 
 Where the IDX sets are looked for, in order (the first directory holding all four files wins):
 

@@ -1,4 +1,5 @@
-"""IDX files: the format of MNIST and Fashion-MNIST (CURRICULUM ch. 5, the deck-000 MNIST protocol).
+"""IDX files: the format of MNIST and Fashion-MNIST (docs/curriculum.md, chapter 5: Loo's MNIST
+protocol).
 
 Layout (all integers big-endian):
 

@@ -1,5 +1,5 @@
-"""Preprocessing (CURRICULUM ch. 5: "mean subtraction, scaling to [-1, 1], standardization,
-shuffling [003]"; shuffling lives in `split` and `batches`).
+"""Preprocessing (docs/curriculum.md, chapter 5: "mean subtraction, scaling to [-1, 1],
+standardization, shuffling", from Senk; shuffling lives in `split` and `batches`).
 
 Statistics are fitted on the training set and reused for validation and test data:
 
@@ -7,7 +7,7 @@ Statistics are fitted on the training set and reused for validation and test dat
     x_test, _, _ = standardize(x_test, mean, std)      # apply the training statistics
 
 `axis` names the axes statistics are reduced over: None -> one scalar for the whole array,
-0 -> per feature / per pixel (the "mean image" of deck 003), (0, 1, 2) -> per channel of NHWC.
+0 -> per feature / per pixel (Senk's "mean image"), (0, 1, 2) -> per channel of NHWC.
 Statistics keep their reduced axes (size 1), so they broadcast against any batch.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ Axis = int | tuple[int, ...] | None
 def scale(x: Any, low: float = 0.0, high: float = 1.0, *, max_value: float = 255.0) -> Any:
     """Map [0, max_value] linearly to float32 [low, high]: low + (high - low) * x / max_value.
 
-    `scale(x)` gives [0, 1]; `scale(x, -1, 1)` gives the decks' [-1, 1] [003]. Works on NumPy
+    `scale(x)` gives [0, 1]; `scale(x, -1, 1)` gives Senk's [-1, 1]. Works on NumPy
     and JAX arrays alike (so uint8 images can stay on the device and be scaled inside a jitted step).
     """
     if not high > low:
@@ -42,7 +42,8 @@ def _mean(x: np.ndarray, axis: Axis) -> np.ndarray:
 
 
 def center(x: Any, mean: Any = None, *, axis: Axis = None) -> tuple[np.ndarray, np.ndarray]:
-    """Mean subtraction [003]: (x - mean, mean) in float32; `mean` is fitted over `axis` when None."""
+    """Mean subtraction (Senk): (x - mean, mean) in float32; `mean` is fitted over `axis` when
+    None."""
     x = np.asarray(x)
     mean = _mean(x, axis).astype(np.float32) if mean is None else np.asarray(mean, dtype=np.float32)
     return x.astype(np.float32) - mean, mean
@@ -51,7 +52,7 @@ def center(x: Any, mean: Any = None, *, axis: Axis = None) -> tuple[np.ndarray, 
 def standardize(
     x: Any, mean: Any = None, std: Any = None, *, axis: Axis = None, eps: float = 1e-8
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Standardization [003]: ((x - mean) / std, mean, std) in float32.
+    """Standardization (Senk): ((x - mean) / std, mean, std) in float32.
 
     `mean` and `std` are both given (reuse training statistics) or both None (fit them over
     `axis`, in float64). A fitted std below `eps` (a constant feature, e.g. MNIST's border

@@ -1,6 +1,6 @@
-"""Splitting a dataset into parts: the train / validation / test protocol (CURRICULUM ch. 5,
-deck 000: MNIST's 60k training images split 50k train / 10k validation, test kept apart)
-and shuffling [003].
+"""Splitting a dataset into parts: the train / validation / test protocol (docs/curriculum.md,
+chapter 5; Loo: MNIST's 60k training images split 50k train / 10k validation, test kept apart)
+and shuffling (Senk).
 
     train, val = split(x, y, (50_000, 10_000))          # consecutive: first 50k, next 10k
     train, val = train_val_split(x, y, 0.1, seed=0)     # shuffled 90% / 10%
@@ -114,7 +114,7 @@ def train_val_split(
     """((x_train, y_train), (x_val, y_val)): `val_size` examples (int) or fraction (float) held out.
 
     Shuffled with `seed` (default 0); seed=None holds out the last `val_size` examples, as
-    deck 000 does with MNIST (first 50k train, last 10k validation).
+    Loo does with MNIST (first 50k train, last 10k validation).
     """
     n = _length(x, y, "train_val_split")
     if isinstance(val_size, bool) or not isinstance(val_size, numbers.Real):

@@ -1,4 +1,5 @@
-"""Losses (costs) of CURRICULUM chapter 2 (decks 000-004), as pure per-example functions.
+"""Losses (costs) of all five lectures (docs/curriculum.md, chapter 2), as pure per-example
+functions.
 
 Every loss is ``loss(predictions, targets, ...) -> per-example losses``: it reduces over the
 class / feature axes and **never over the batch**, so a train step chooses the reduction
@@ -11,10 +12,10 @@ class / feature axes and **never over the batch**, so a train step chooses the r
   ...): logits ``(..., K)`` with classes on the last axis; the result is ``logits.shape[:-1]``,
   i.e. ``(batch,)`` for ``(batch, K)`` logits (``(batch, T)`` for per-token sequence logits).
 
-Deck 000's quadratic cost ``C = 1/2n sum_i ||y_i - a_i||^2`` is ``reduce(quadratic(a, y))``; the
-empirical risk of deck 001 is ``reduce(loss(...)) + lambda * regularizer``.
+Loo's quadratic cost ``C = 1/2n sum_i ||y_i - a_i||^2`` is ``reduce(quadratic(a, y))``;
+Salakhutdinov's empirical risk is ``reduce(loss(...)) + lambda * regularizer``.
 
-Deck 003's "loss bricks" table maps to: Square -> :func:`quadratic`; Log (c = +-1) ->
+Senk's "loss bricks" table maps to: Square -> :func:`quadratic`; Log (c = +-1) ->
 :func:`log_loss`; Hinge (c = +-1, margin m) -> :func:`hinge`; LogSoftMax
 ``log sum_k e^{x_k} - x_c`` -> :func:`softmax_cross_entropy`; MaxMargin ->
 :func:`multiclass_max_margin`.

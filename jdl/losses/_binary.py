@@ -1,4 +1,4 @@
-"""Binary losses: cross-entropy on probabilities or logits, and deck 003's Log and Hinge bricks
+"""Binary losses: cross-entropy on probabilities or logits, and Senk's Log and Hinge bricks
 for class signs c = +-1."""
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def _hinge(x: Array, c: Array, margin: Array) -> Array:
 
 def binary_cross_entropy(probs: ArrayLike, targets: ArrayLike, eps: float = 1e-7) -> Array:
     """Binary cross-entropy on probabilities: ``-[y log a + (1 - y) log(1 - a)]``, summed over
-    trailing axes (deck 000's cross-entropy cost; deck 002 logistic regression).
+    trailing axes (Loo's cross-entropy cost; COMP9321's logistic regression).
 
     `probs` (from a sigmoid) and `targets` (in {0, 1}, or soft in [0, 1]) have the same shape
     ``(batch, ...)`` -> ``(batch,)``. `probs` is clipped to ``[eps, 1 - eps]`` (eps raised to the
@@ -89,7 +89,7 @@ def sigmoid_binary_cross_entropy(logits: ArrayLike, targets: ArrayLike) -> Array
 
 
 def log_loss(scores: ArrayLike, c: ArrayLike) -> Array:
-    """Log loss for class signs c = +-1: ``log(1 + e^{-c x})`` (deck 003, Log brick),
+    """Log loss for class signs c = +-1: ``log(1 + e^{-c x})`` (Senk, Log brick),
     summed over trailing axes.
 
     Gradient ``-c / (1 + e^{c x})``. Computed as ``softplus(-c x)``, finite for any x.
@@ -105,7 +105,7 @@ def log_loss(scores: ArrayLike, c: ArrayLike) -> Array:
 
 
 def hinge(scores: ArrayLike, c: ArrayLike, margin: float = 1.0) -> Array:
-    """Hinge loss for class signs c = +-1: ``max(0, m - c x)`` (deck 003, Hinge brick), summed
+    """Hinge loss for class signs c = +-1: ``max(0, m - c x)`` (Senk, Hinge brick), summed
     over trailing axes.
 
     Subgradient ``-c 1{c x < m}`` (0 at the kink). `c` has the shape of `scores`

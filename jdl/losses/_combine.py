@@ -78,7 +78,7 @@ def reduce(losses: ArrayLike, reduction: str = "mean", weights: ArrayLike | None
 # ----------------------------------------------------------------------------- multi-task
 def multi_task(losses: Mapping[str, ArrayLike] | Sequence[ArrayLike],
                weights: Mapping[str, float] | Sequence[float] | None = None) -> Array:
-    """Weighted multi-task loss ``sum_i w_i L_i`` (deck 003's ``loss_weights``).
+    """Weighted multi-task loss ``sum_i w_i L_i`` (Senk's ``loss_weights``).
 
     `losses` is a dict or a sequence of task losses (scalars after :func:`reduce`, or
     per-example arrays of one shape); `weights` has the same keys / length (all 1 if None),

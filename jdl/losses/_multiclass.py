@@ -1,5 +1,5 @@
 """Multiclass losses on (..., K) logits: categorical cross-entropy (one-hot targets), the
-log-likelihood of integer labels (deck 003's LogSoftMax brick) and the max-margin brick."""
+log-likelihood of integer labels (Senk's LogSoftMax brick) and the max-margin brick."""
 from __future__ import annotations
 
 import jax
@@ -51,14 +51,15 @@ def _max_margin(s: Array, labels: Array, margin: Array) -> Array:
     k = s.shape[-1]
     valid = label_valid(labels, k)
     safe = jnp.where(valid, labels, 0)
-    wrong = (jnp.arange(k) != safe[..., None]).astype(s.dtype)
+    wrong = (jnp.arange(k).reshape((1,) * safe.ndim + (k,)) != safe[..., None]).astype(s.dtype)
     best = jnp.max(s + margin * wrong, axis=-1)  # max(max_{k != c} x_k + m, x_c)
     x_c = jnp.take_along_axis(s, safe[..., None], axis=-1)[..., 0]
     return nan_where_invalid(best - x_c, valid)
 
 
 def categorical_cross_entropy(logits: ArrayLike, one_hot_targets: ArrayLike) -> Array:
-    """Categorical cross-entropy on logits: ``-sum_k t_k log softmax(x)_k`` (decks 000, 002, 003).
+    """Categorical cross-entropy on logits: ``-sum_k t_k log softmax(x)_k`` (Loo, COMP9321,
+    Senk).
 
     Logits and targets ``(..., K)`` -> ``(...)``; targets are one-hot rows or any distribution
     (e.g. smoothed labels). For integer class labels use :func:`softmax_cross_entropy`.
@@ -78,8 +79,8 @@ def categorical_cross_entropy(logits: ArrayLike, one_hot_targets: ArrayLike) -> 
 
 def categorical_cross_entropy_from_probs(probs: ArrayLike, one_hot_targets: ArrayLike,
                                          eps: float = 1e-7) -> Array:
-    """Categorical cross-entropy on probabilities: ``-sum_k t_k log o_k`` (deck 002's formula,
-    deck 004's cost with a softmax output unit).
+    """Categorical cross-entropy on probabilities: ``-sum_k t_k log o_k`` (COMP9321's formula,
+    the cost of *Engineering Deep Learning* with a softmax output unit).
 
     `probs` ``(..., K)`` (softmax outputs) is clipped to ``[eps, 1]`` so a zero probability gives
     ``-log(eps)`` instead of inf; values outside [0, 1] raise when concrete, NaN when traced.
@@ -127,7 +128,7 @@ def nll_from_log_probs(log_probs: ArrayLike, labels: ArrayLike) -> Array:
 
 def multiclass_max_margin(scores: ArrayLike, labels: ArrayLike, margin: float = 1.0) -> Array:
     """Multiclass max-margin (Crammer-Singer hinge): ``[max_{k != c}(x_k + m) - x_c]_+``
-    (deck 003, MaxMargin brick).
+    (Senk, MaxMargin brick).
 
     Subgradient ``(delta_{s k*} - delta_{s c}) 1{E > 0}`` with ``k*`` the best wrong class.
     Computed as ``max_k(x_k + m [k != c]) - x_c``, which is >= 0 by construction and 0 for

@@ -1,4 +1,4 @@
-"""Regression losses: the quadratic cost (deck 000, deck 003's Square brick) and the MSE."""
+"""Regression losses: the quadratic cost (Loo, Senk's Square brick) and the MSE."""
 from __future__ import annotations
 
 import jax
@@ -24,7 +24,7 @@ def _mse(p: Array, t: Array) -> Array:
 def quadratic(predictions: ArrayLike, targets: ArrayLike) -> Array:
     """Quadratic (square) cost per example: ``1/2 ||y - a||^2``, summed over trailing axes.
 
-    Deck 000's quadratic cost and deck 003's Square brick ``1/2 (x - d)^2`` (gradient
+    Loo's quadratic cost and Senk's Square brick ``1/2 (x - d)^2`` (gradient
     ``x - d``); ``reduce(quadratic(a, y))`` is ``C = 1/2n sum_i ||y_i - a_i||^2``.
     Shapes: predictions, targets ``(batch, ...)`` -> ``(batch,)``.
     Uses ``optax.losses.l2_loss`` (``1/2 (a - y)^2`` elementwise) and sums the features.

@@ -1,4 +1,4 @@
-"""AlexNet (Krizhevsky, Sutskever, Hinton, NIPS 2012; deck 001), with the deck's ablations.
+"""AlexNet (Krizhevsky, Sutskever, Hinton, NIPS 2012; Salakhutdinov), with the lecture's ablations.
 
 The eight learned layers, on a 227x227x3 input (the paper's "224" does not divide: (224 - 11) / 4
 + 1 is not an integer; Caffe and most re-implementations use 227, torchvision pads conv1 by 2):
@@ -119,13 +119,13 @@ def alexnet(num_classes: int = 1000, *, input_size: int = 227, groups: int = 2, 
       widths: conv1..conv5 filters; fc_width: units of fc6 and fc7 (Zeiler & Fergus also try
         2048 and 8192).
       drop_layers: layers to remove, among 3, 4, 5 (conv) and 6, 7 (fc), for the ablations of
-        deck 001 / Zeiler & Fergus 2013 Table 3: removing fc7 drops 16,781,312 parameters
+        Salakhutdinov / Zeiler & Fergus 2013 Table 3: removing fc7 drops 16,781,312 parameters
         ("~16 million"); removing 3, 4, 6 and 7 drops 51,110,656 ("~50 million": conv5 then reads
         conv2's 256 maps and fc8 reads the 9216 flattened features).
 
     Returns:
       A flat `serial` named conv1, relu1, norm1, pool1, ..., flatten, fc6, relu6, drop6, fc7, ...,
-      fc8, so `nn.cut(model, "relu7")` gives the 4096-d "fc7 features" (deck 003).
+      fc8, so `nn.cut(model, "relu7")` gives the 4096-d "fc7 features" (Senk).
 
     References: Krizhevsky, Sutskever, Hinton, "ImageNet Classification with Deep Convolutional
     Neural Networks", NIPS 2012. Parameters: 60,965,224 (groups=2), 62,378,344 (groups=1).

@@ -1,4 +1,4 @@
-"""GoogLeNet / Inception v1 (Szegedy et al. 2014, "Going deeper with convolutions"; deck 001).
+"""GoogLeNet / Inception v1 (Szegedy et al. 2014, "Going deeper with convolutions"; Salakhutdinov).
 
 The Inception module runs four branches on the same input and stacks their feature maps:
 
@@ -8,7 +8,7 @@ The Inception module runs four branches on the same input and stacks their featu
                          relu(conv1x1_proj(maxpool3x3_s1(x))) ]
 
 The 1x1 "reduce" convolutions shrink the channels before the expensive 3x3 and 5x5 ones, which
-is how a 22-layer network gets by with ~7M parameters (AlexNet: 61M). Deck 001 shows it as a
+is how a 22-layer network gets by with ~7M parameters (AlexNet: 61M). Salakhutdinov shows it as a
 "24 layer model"; the paper counts 22 layers with parameters (27 with the pooling layers).
 """
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""LeNet-5 (LeCun et al. 1998, "Gradient-based learning applied to document recognition"; decks 000, 001)."""
+"""LeNet-5 (LeCun et al. 1998, "Gradient-based learning applied to document recognition";
+Loo, Salakhutdinov)."""
 from __future__ import annotations
 
 from typing import Callable

@@ -1,4 +1,4 @@
-"""Fully connected models: the multilayer perceptron and logistic regression (decks 000, 002)."""
+"""Fully connected models: the multilayer perceptron and logistic regression (Loo, COMP9321)."""
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -11,7 +11,7 @@ def mlp(sizes: Sequence[int], activation: str | Callable | nn.Layer = "relu", *,
         dropout_inverted: bool = True, batch_norm: bool = False, w_init="lecun") -> nn.Layer:
     """A multilayer perceptron: Flatten, then Dense layers of widths `sizes`.
 
-    `mlp([500, 500, 10], "sigmoid")` is deck 002's 784-500-500-10 Keras network (the input width
+    `mlp([500, 500, 10], "sigmoid")` is COMP9321's 784-500-500-10 Keras network (the input width
     comes from `init`'s input shape). Hidden layer i is `dense_i -> [batch_norm_i] -> activation
     -> [dropout]` (`dropout_inverted=False`: the decks' scale-at-test form, see `nn.Dropout`); the last Dense returns logits unless `output_activation` is given (keep logits
     and use a cross-entropy on logits: it is the numerically stable choice).
@@ -37,7 +37,7 @@ def mlp(sizes: Sequence[int], activation: str | Callable | nn.Layer = "relu", *,
 
 
 def logistic_regression(num_classes: int = 1) -> nn.Layer:
-    """Logistic regression as a one-neuron network (deck 002): Flatten, Dense(num_classes).
+    """Logistic regression as a one-neuron network (COMP9321): Flatten, Dense(num_classes).
 
     Returns logits: with `num_classes=1` train it with `losses.sigmoid_binary_cross_entropy`
     (p = sigmoid(w.x + b)); with more classes it is multinomial (softmax) regression, trained with

@@ -1,8 +1,9 @@
-"""ResNet (He, Zhang, Ren & Sun 2016, "Deep residual learning for image recognition"; deck 001).
+"""ResNet (He, Zhang, Ren & Sun 2016, "Deep residual learning for image recognition";
+Salakhutdinov).
 
-Deck 001: "really, really deep convnets do not train well" (a 56-layer *plain* net has a higher
-training error on CIFAR-10 than a 20-layer one); the fix is a "pass through" around each pair
-of layers, so a block only learns the residual F:
+Salakhutdinov: "really, really deep convnets do not train well" (a 56-layer *plain* net has a
+higher training error on CIFAR-10 than a 20-layer one); the fix is a "pass through" around each
+pair of layers, so a block only learns the residual F:
 
     y = relu(F(x) + shortcut(x)),   F = the block's convolutions, shortcut = identity or projection
 
@@ -118,7 +119,8 @@ def _check_input_size(model: nn.Layer, input_size: int | None, name: str) -> nn.
 
 def resnet(depth: int, num_classes: int = 1000, *, input_size: int | None = 224,
            zero_init_residual: bool = False) -> nn.Layer:
-    """ImageNet ResNet V1.5 of `depth` 18, 34, 50, 101 or 152 (paper Table 1; deck 001 Table 4).
+    """ImageNet ResNet V1.5 of `depth` 18, 34, 50, 101 or 152 (paper Table 1;
+    Salakhutdinov, Table 4).
 
     stem:   conv 7x7/2 64 - BN - ReLU - maxpool 3x3/2          (B, 224, 224, 3) -> (B, 56, 56, 64)
     stage k = 1..4: blocks of width 64, 128, 256, 512 (x4 for bottlenecks); the first block of
@@ -214,11 +216,11 @@ def cifar_resnet(depth: int, num_classes: int = 10, *, plain: bool = False,
     Dense `num_classes`: 6n + 2 weighted layers. Any input size works (28x28x1 Fashion-MNIST:
     28 -> 14 -> 7).
 
-    Shortcuts: option A by default, as in the paper's CIFAR experiments: the identity, and
-    where the shape changes, x subsampled by 2 with zero channels appended (no parameters).
+    Shortcuts: option A by default, as in the paper's CIFAR experiments: the identity, and where
+    the shape changes, x subsampled by 2 with zero channels appended (no parameters).
     `shortcut="B"` uses the projection BN(conv1x1_s(x)) there instead. `plain=True` drops the
-    shortcuts (relu(F(x)) per block): the plain-20/32/44/56 nets of deck 001's "deep plain nets
-    degrade" (paper Fig. 6 left). With option A a plain net has exactly the parameters of its
+    shortcuts (relu(F(x)) per block): the plain-20/32/44/56 nets of Salakhutdinov's "deep plain
+    nets degrade" (paper Fig. 6 left). With option A a plain net has exactly the parameters of its
     ResNet, since the shortcuts have none.
 
     `widths` are the filters of the stem and stage 1, of stage 2 and of stage 3: the paper's

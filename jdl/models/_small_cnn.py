@@ -1,4 +1,5 @@
-"""A small CNN for Fashion-MNIST: the network `make demo` trains (CURRICULUM ch. 6-7)."""
+"""A small CNN for Fashion-MNIST: the network `make demo` trains (docs/curriculum.md,
+chapters 6-7)."""
 from __future__ import annotations
 
 from typing import Sequence

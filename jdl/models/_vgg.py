@@ -1,5 +1,5 @@
 """VGG (Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image
-Recognition", ICLR 2015, Table 1 configurations A, B, D, E; deck 001), built from one table.
+Recognition", ICLR 2015, Table 1 configurations A, B, D, E; Salakhutdinov), built from one table.
 
 Every convolution is 3x3, stride 1, pad 1 (+ ReLU); each block ends in a 2x2/2 max-pool, so a
 224x224 input leaves 7x7x512 = 25,088 features for fc6 4096 - fc7 4096 - fc8 1000.
@@ -22,6 +22,30 @@ from jdl import nn
 _BLOCKS: dict[int, tuple[int, ...]] = {11: (1, 1, 2, 2, 2), 13: (2, 2, 2, 2, 2),
                                        16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 _WIDTHS = (64, 128, 256, 512, 512)
+
+
+def _features(depth: int, batch_norm: bool, base_width: int) -> nn.Layer:
+    """conv{b}_{i} [bn{b}_{i}] relu{b}_{i} for each conv of block b, then pool{b}."""
+    features = []
+    for b, (convs, width) in enumerate(zip(_BLOCKS[depth], _WIDTHS), start=1):
+        for i in range(1, convs + 1):
+            features.append((f"conv{b}_{i}", nn.Conv(width * base_width // 64, 3, w_init="he")))
+            if batch_norm:
+                features.append((f"bn{b}_{i}", nn.BatchNorm()))
+            features.append((f"relu{b}_{i}", nn.Relu()))
+        features.append((f"pool{b}", nn.MaxPool(2)))
+    return nn.serial(*features)
+
+
+def _classifier(num_classes: int, width: int, dropout: float) -> nn.Layer:
+    """flatten, fc6, relu6, [drop6], fc7, relu7, [drop7], fc8."""
+    classifier = [("flatten", nn.Flatten())]
+    for i in (6, 7):
+        classifier += [(f"fc{i}", nn.Dense(width, w_init="he")), (f"relu{i}", nn.Relu())]
+        if dropout:
+            classifier.append((f"drop{i}", nn.Dropout(dropout)))
+    classifier.append(("fc8", nn.Dense(num_classes)))
+    return nn.serial(*classifier)
 
 
 def vgg(depth: int, num_classes: int = 1000, *, batch_norm: bool = False, input_size: int = 224,
@@ -61,21 +85,8 @@ def vgg(depth: int, num_classes: int = 1000, *, batch_norm: bool = False, input_
             raise ValueError(f"vgg: expected {name} to be a positive int, got {value!r}")
     if not isinstance(input_size, int) or input_size < 32:
         raise ValueError(f"vgg: expected input_size >= 32 (five 2x2 poolings), got {input_size!r}")
-    features = []
-    for b, (convs, width) in enumerate(zip(_BLOCKS[depth], _WIDTHS), start=1):
-        for i in range(1, convs + 1):
-            features.append((f"conv{b}_{i}", nn.Conv(width * base_width // 64, 3, w_init="he")))
-            if batch_norm:
-                features.append((f"bn{b}_{i}", nn.BatchNorm()))
-            features.append((f"relu{b}_{i}", nn.Relu()))
-        features.append((f"pool{b}", nn.MaxPool(2)))
-    classifier = [("flatten", nn.Flatten())]
-    for i in (6, 7):
-        classifier += [(f"fc{i}", nn.Dense(classifier_width, w_init="he")), (f"relu{i}", nn.Relu())]
-        if dropout:
-            classifier.append((f"drop{i}", nn.Dropout(dropout)))
-    classifier.append(("fc8", nn.Dense(num_classes)))
-    model = nn.serial(("features", nn.serial(*features)), ("classifier", nn.serial(*classifier)))
+    model = nn.serial(("features", _features(depth, batch_norm, base_width)),
+                      ("classifier", _classifier(num_classes, classifier_width, dropout)))
 
     def init(key, input_shape):
         shape = tuple(input_shape)

@@ -1,5 +1,5 @@
-"""ZFNet (Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014,
-arXiv 1311.2901, Fig. 3; deck 001): AlexNet with a smaller first layer, found by visualising it.
+"""ZFNet (Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014, arXiv
+1311.2901, Fig. 3; Salakhutdinov): AlexNet with a smaller first layer, found by visualising it.
 
 On a 224x224x3 input (one tower, dense connections everywhere):
 

@@ -1,4 +1,4 @@
-"""`jdl.nn`: the Layer contract, combinators and layers (DESIGN.md section 1).
+"""`jdl.nn`: the Layer contract, combinators and layers (docs/design.md, section 1).
 
 A layer is `Layer(init, apply)`:
 

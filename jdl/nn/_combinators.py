@@ -1,4 +1,4 @@
-"""Combinators: build models from layers (DESIGN.md section 1).
+"""Combinators: build models from layers (docs/design.md, section 1).
 
 - `serial`    y = f_n(... f_2(f_1(x)))           (stax `serial`, Keras `Sequential`)
 - `parallel`  y = concat([f_1(x), ..., f_n(x)])   (the Inception module: same input to every branch)
@@ -131,9 +131,9 @@ def serial(*children: Child | Mapping[str, Layer]) -> Layer:
 def parallel(*branches: Child | Mapping[str, Layer], axis: int = -1) -> Layer:
     """Feed the same input to every branch and concatenate the outputs along `axis`.
 
-    The Inception module (GoogLeNet, deck 001): branches `(B, H, W, C_i)` -> `(B, H, W, sum C_i)`.
-    Unlike stax's `parallel` (one input per branch), every branch sees the same `x`. All branch
-    outputs must agree on every axis except `axis`.
+    The Inception module (GoogLeNet, Salakhutdinov): branches `(B, H, W, C_i)` ->
+    `(B, H, W, sum C_i)`. Unlike stax's `parallel` (one input per branch), every branch sees the
+    same `x`. All branch outputs must agree on every axis except `axis`.
     """
     named = _name_children(branches, "parallel")
 
@@ -162,7 +162,7 @@ def _identity() -> Layer:
 
 
 def residual(main: Layer, shortcut: Layer | None = None) -> Layer:
-    """Skip connection: y = main(x) + shortcut(x) (ResNet, deck 001).
+    """Skip connection: y = main(x) + shortcut(x) (ResNet, Salakhutdinov).
 
     Args:
       main: the residual branch F.

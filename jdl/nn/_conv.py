@@ -1,4 +1,5 @@
-"""2-D convolution over NHWC images (decks 001, 004: local connectivity, shared weights).
+"""2-D convolution over NHWC images (Salakhutdinov, *Engineering Deep Learning*: local
+connectivity, shared weights).
 
 Like every deep-learning library, `Conv` computes a *cross-correlation* (the kernel is not
 flipped): y[b, i, j, o] = sum_{di, dj, c} x[b, s*i + d*di, s*j + d*dj, c] w[di, dj, c, o] + b[o].
@@ -12,7 +13,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jdl import initializers
-from jdl.nn._layer import Layer, as_shape, check_rank, ntuple
+from jdl.nn._layer import Layer, as_shape, check_rank, ntuple, per_channel
 
 Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
@@ -41,7 +42,8 @@ def explicit_padding(padding: Padding, in_hw: tuple[int, int], window: tuple[int
 
 
 def output_size(size: int, window: int, stride: int, pads: tuple[int, int]) -> int:
-    """floor((size + pad_lo + pad_hi - window) / stride) + 1 (deck 004's (W - F + 2P)/S + 1)."""
+    """floor((size + pad_lo + pad_hi - window) / stride) + 1 (the (W - F + 2P)/S + 1 of
+    *Engineering Deep Learning*)."""
     return (size + pads[0] + pads[1] - window) // stride + 1
 
 
@@ -98,7 +100,7 @@ def Conv(features: int, kernel_size: int | Sequence[int], stride: int | Sequence
                                      rhs_dilation=dilations, dimension_numbers=_DIMENSIONS,
                                      feature_group_count=groups)
         if use_bias:
-            y = y + params["b"].astype(x.dtype)
+            y = y + per_channel(params["b"].astype(x.dtype), y.ndim)
         return y, state
 
     return Layer(init, apply, "conv")

@@ -1,9 +1,10 @@
-"""Transposed convolution (deck 000), and convolution versus cross-correlation (decks 001, 004).
+"""Transposed convolution (Loo), and convolution versus cross-correlation (Salakhutdinov,
+*Engineering Deep Learning*).
 
-Deck 004's "steps in 2D convolution" start with "flip rows and columns of the kernel"; deck 001
-says the feature map is "a discrete convolution of a kernel matrix which is the weights matrix
-with its rows and columns flipped". Every deep-learning library (jdl's `Conv`, flax, PyTorch)
-skips the flip and computes a cross-correlation,
+The "steps in 2D convolution" of *Engineering Deep Learning* start with "flip rows and columns of
+the kernel"; Salakhutdinov says the feature map is "a discrete convolution of a kernel matrix which
+is the weights matrix with its rows and columns flipped". Every deep-learning library (jdl's
+`Conv`, flax, PyTorch) skips the flip and computes a cross-correlation,
 
     conv:        (x * k)[i, j] = sum_{u, v} x[i - u, j - v] k[u, v]
     cross-corr:  (x . w)[i, j] = sum_{u, v} x[i + u, j + v] w[u, v],
@@ -28,7 +29,7 @@ import jax.numpy as jnp
 from jax import Array, lax
 
 from jdl import initializers
-from jdl.nn._layer import Layer, as_shape, check_rank, ntuple
+from jdl.nn._layer import Layer, as_shape, check_rank, ntuple, per_channel
 
 _DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 _CONVOLVE_MODES = ("full", "valid", "same")
@@ -37,8 +38,8 @@ _CONVOLVE_MODES = ("full", "valid", "same")
 def flip_kernel(w: Array) -> Array:
     """Flip the two spatial axes of a kernel: `(kh, kw, ...)` -> `w[::-1, ::-1, ...]`.
 
-    `Conv` with weights `flip_kernel(k)` computes the true convolution with k (decks 001, 004);
-    flipping twice gives the kernel back.
+    `Conv` with weights `flip_kernel(k)` computes the true convolution with k (Salakhutdinov,
+    *Engineering Deep Learning*); flipping twice gives the kernel back.
     """
     if w.ndim < 2:
         raise ValueError(f"flip_kernel: expected a kernel with at least 2 (spatial) axes, got "
@@ -47,7 +48,8 @@ def flip_kernel(w: Array) -> Array:
 
 
 def true_convolve2d(x: Array, kernel: Array, mode: str = "full") -> Array:
-    """The 2-D discrete convolution of deck 004 (kernel flipped), like `scipy.signal.convolve2d`.
+    """The 2-D discrete convolution of *Engineering Deep Learning* (kernel flipped), like
+    `scipy.signal.convolve2d`.
 
     y[i, j] = sum_{u, v} x[i - u, j - v] kernel[u, v], with zeros outside `x`.
 
@@ -120,7 +122,7 @@ def ConvTranspose(features: int, kernel_size: int | Sequence[int], stride: int |
     `w = flip_kernel(w_torch.transpose(2, 3, 0, 1))`: H' = (H - 1) * s + k - 2p.
 
     References: Dumoulin & Visin, "A guide to convolution arithmetic for deep learning", 2016;
-    Zeiler & Fergus 2013 (deconvnet visualisation, deck 001).
+    Zeiler & Fergus 2013 (deconvnet visualisation, Salakhutdinov).
     """
     kh, kw = ntuple(kernel_size, 2, "kernel_size", "ConvTranspose")
     strides = ntuple(stride, 2, "stride", "ConvTranspose")
@@ -163,7 +165,7 @@ def ConvTranspose(features: int, kernel_size: int | Sequence[int], stride: int |
         y = lax.conv_transpose(x, params["w"].astype(x.dtype), strides, pads,
                                dimension_numbers=_DIMENSIONS)
         if use_bias:
-            y = y + params["b"].astype(x.dtype)
+            y = y + per_channel(params["b"].astype(x.dtype), y.ndim)
         return y, state
 
     return Layer(init, apply, "conv_transpose")

@@ -1,9 +1,10 @@
-"""Cut a model at a named layer: intermediate outputs without capture flags (DESIGN.md section 1).
+"""Cut a model at a named layer: intermediate outputs without capture flags (docs/design.md,
+section 1).
 
 `cut(model, "features/block2")` is a Layer whose output is the output of that child. It takes
 the *full* model's params and state (so a trained model's weights plug in unchanged) and
 derives the same keys as the full model, so in training mode it draws the same dropout masks.
-Uses: feature maps for pictures, fc7-style features for transfer learning (deck 003).
+Uses: feature maps for pictures, fc7-style features for transfer learning (Senk).
 """
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Dense (fully connected) layer: y = x W + b (deck 000's z = w.a + b, batched)."""
+"""Dense (fully connected) layer: y = x W + b (Loo's z = w.a + b, batched)."""
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 
 from jdl import initializers
-from jdl.nn._layer import Layer, as_shape, check_rank
+from jdl.nn._layer import Layer, as_shape, check_rank, per_channel
 
 
 def Dense(features: int, *, use_bias: bool = True, w_init="lecun",
@@ -15,7 +15,7 @@ def Dense(features: int, *, use_bias: bool = True, w_init="lecun",
     y = x @ w + b with `w: (in, features)`, `b: (features,)`; `x: (batch, ..., in)` ->
     `y: (batch, ..., features)`. Params `{"w", "b"}`; biases start at zero. The default weight
     initializer is LeCun normal (Flax's default); pass `w_init="he"` for deep ReLU nets
-    (CURRICULUM ch. 4).
+    (docs/curriculum.md, chapter 4).
     """
     if not isinstance(features, int) or features <= 0:
         raise ValueError(f"Dense: expected features to be a positive int, got {features!r}")
@@ -34,7 +34,7 @@ def Dense(features: int, *, use_bias: bool = True, w_init="lecun",
     def apply(params, state, x, *, key=None, train=False):
         y = jnp.dot(x, params["w"].astype(x.dtype))
         if use_bias:
-            y = y + params["b"].astype(x.dtype)
+            y = y + per_channel(params["b"].astype(x.dtype), y.ndim)
         return y, state
 
     return Layer(init, apply, "dense")

@@ -1,4 +1,5 @@
-"""Dropout with an explicit key (decks 001-004; Srivastava et al. 2014)."""
+"""Dropout with an explicit key (Salakhutdinov, COMP9321, Senk, *Engineering Deep Learning*;
+Srivastava et al. 2014)."""
 from __future__ import annotations
 
 import jax
@@ -18,7 +19,7 @@ def Dropout(rate: float, *, inverted: bool = True, axis_name: str | None = None)
     inverted=True (default, as Keras, PyTorch, Flax):
       train:  y = x * m / (1 - rate),  m ~ Bernoulli(1 - rate) elementwise, drawn from `key`;
       eval:   y = x (the identity), so the expected activation is the same in both modes.
-    inverted=False (the original formulation of decks 001/003, Srivastava et al. 2014):
+    inverted=False (the original formulation of Salakhutdinov and Senk, Srivastava et al. 2014):
       train:  y = x * m;
       eval:   y = (1 - rate) * x ("multiply the outputs by the keep probability at test time").
     Both give the same expected activation in training and test; they differ only in where the

@@ -1,4 +1,4 @@
-"""The Layer contract (DESIGN.md section 1): a model is a pair of pure functions.
+"""The Layer contract (docs/design.md, section 1): a model is a pair of pure functions.
 
     init(key, input_shape)                            -> (output_shape, params, state)
     apply(params, state, x, *, key=None, train=False) -> (y, new_state)
@@ -37,7 +37,7 @@ class ApplyFn(Protocol):
 
 
 class Layer(NamedTuple):
-    """A layer or a whole model: the pure `init` / `apply` pair of DESIGN.md section 1.
+    """A layer or a whole model: the pure `init` / `apply` pair of docs/design.md, section 1.
 
     Attributes:
       init: `init(key, input_shape) -> (output_shape, params, state)`.
@@ -102,3 +102,13 @@ def ntuple(value: int | Sequence[int], n: int, name: str, kind: str) -> tuple[in
 def leaf(init: Callable, apply: Callable, kind: str) -> Layer:
     """Build a leaf `Layer` (no children)."""
     return Layer(init, apply, kind)
+
+
+def per_channel(v: Array, ndim: int) -> Array:
+    """A per-channel vector `(C,)` as `(1, ..., 1, C)` of rank `ndim`, for `x (B, ..., C) op v`.
+
+    The broadcast is written out because jdl runs (and its tests check) with JAX's
+    `jax_numpy_rank_promotion="raise"`, under which `x + v` of different ranks is an error:
+    a silent rank promotion of (B,) against (B, 1) is a classic source of wrong numbers.
+    """
+    return v.reshape((1,) * (ndim - v.ndim) + v.shape)

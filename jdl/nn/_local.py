@@ -1,10 +1,10 @@
-"""Locally connected 2-D layer: a convolution *without* parameter sharing (deck 001).
+"""Locally connected 2-D layer: a convolution *without* parameter sharing (Salakhutdinov).
 
 Every output position (i, j) has its own kernel:
 
     y[b, i, j, o] = sum_{di, dj, c} x[b, s*i + di, s*j + dj, c] w[i, j, di, dj, c, o] + b[i, j, o]
 
-(cross-correlation, like `Conv`; x is the padded input). Deck 001's arithmetic: on a 200x200
+(cross-correlation, like `Conv`; x is the padded input). Salakhutdinov's arithmetic: on a 200x200
 image, one 10x10 kernel per hidden unit for 40K hidden units is 200 * 200 * 10 * 10 = 4M weights,
 where a convolution shares one 10x10 kernel per feature map (100 weights) and a dense layer
 needs 200 * 200 * 40K = 1.6B ("~2B").
@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from jdl import initializers
 from jdl.nn._conv import Padding, explicit_padding, output_size
-from jdl.nn._layer import Layer, as_shape, check_rank, ntuple
+from jdl.nn._layer import Layer, as_shape, check_rank, ntuple, per_channel
 
 
 def LocallyConnected2D(features: int, kernel_size: int | Sequence[int],
@@ -77,7 +77,7 @@ def LocallyConnected2D(features: int, kernel_size: int | Sequence[int],
                                        axis=3) for di in range(kh)], axis=3)
         y = jnp.einsum("bijuvc,ijuvco->bijo", patches, params["w"].astype(x.dtype))
         if use_bias:
-            y = y + params["b"].astype(x.dtype)
+            y = y + per_channel(params["b"].astype(x.dtype), y.ndim)
         return y, state
 
     return Layer(init, apply, "locally_connected")

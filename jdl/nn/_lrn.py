@@ -1,4 +1,4 @@
-"""Local response normalization across channels (AlexNet, ZFNet; deck 001).
+"""Local response normalization across channels (AlexNet, ZFNet; Salakhutdinov).
 
 Krizhevsky et al. 2012, section 3.3: with a^i_{x,y} the ReLU output of kernel i at (x, y) and
 N channels,

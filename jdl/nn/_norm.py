@@ -1,10 +1,10 @@
-"""Normalization layers: BatchNorm (Ioffe & Szegedy 2015; decks 001, 003) and LayerNorm."""
+"""Normalization layers: BatchNorm (Ioffe & Szegedy 2015; Salakhutdinov, Senk) and LayerNorm."""
 from __future__ import annotations
 
 import jax.numpy as jnp
 from jax import lax
 
-from jdl.nn._layer import Layer, as_shape, check_rank
+from jdl.nn._layer import Layer, as_shape, check_rank, per_channel
 
 
 def _moments(x, axes, axis_name):
@@ -66,6 +66,7 @@ def BatchNorm(momentum: float = 0.9, eps: float = 1e-5, *, axis_name: str | None
         if use_bias:
             shift = shift + params["bias"]
         # y = x * mul + shift: one fused multiply-add per element in the input's dtype.
+        mul, shift = per_channel(mul, x.ndim), per_channel(shift, x.ndim)
         return x * mul.astype(x.dtype) + shift.astype(x.dtype), new_state
 
     return Layer(init, apply, "batch_norm")
@@ -94,9 +95,9 @@ def LayerNorm(eps: float = 1e-5, *, use_scale: bool = True, use_bias: bool = Tru
         var = jnp.mean(jnp.square(x32 - mean), -1, keepdims=True)
         y = (x32 - mean) * lax.rsqrt(var + eps)
         if use_scale:
-            y = y * params["scale"]
+            y = y * per_channel(params["scale"], y.ndim)
         if use_bias:
-            y = y + params["bias"]
+            y = y + per_channel(params["bias"], y.ndim)
         return y.astype(x.dtype), state
 
     return Layer(init, apply, "layer_norm")

@@ -1,6 +1,7 @@
-"""Pooling over NHWC images (decks 001, 004): max, average and global average.
+"""Pooling over NHWC images (Salakhutdinov, *Engineering Deep Learning*): max, average and global
+average.
 
-Speed note (research/peer-baselines.md): on XLA:CPU the gradient of `lax.reduce_window` max
+Speed note (measured in docs/design.md): on XLA:CPU the gradient of `lax.reduce_window` max
 (select-and-scatter) costs 9-17x more than the gradient of a reshape followed by `max`. When
 the window equals the stride and no padding is needed (the common 2x2/2 case), pooling here
 reshapes `(B, H, W, C)` to `(B, H/k, k, W/k, k, C)` and reduces the window axes: exactly the

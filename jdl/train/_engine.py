@@ -12,7 +12,7 @@ Why K steps per call, unrolled: one step per call pays Python dispatch every ste
 `lax.scan` over a whole epoch runs convolutions about 10x slower on XLA:CPU (jax-ml/jax#12868;
 docs/design.md has the measurements); K = 4 unrolled steps was the fastest on a 2-core CPU
 for conv nets (54 vs 75 ms per step). The gather is its own call: a convolution whose input is
-gathered inside the same program ran 10-15% slower there (98 vs 84 ms per step).
+gathered inside the same program ran about 17% slower there (98 vs 84 ms per step).
 
 A population is the same loop under `vmap`: the chunk runs every member on its own batches
 (`xs: (N, K, B, ...)`) and keeps the old TrainState of members whose `active` flag is off, so

@@ -1,4 +1,4 @@
-"""Data parallelism over devices with the unchanged model and step (DESIGN.md section 2).
+"""Data parallelism over devices with the unchanged model and step (docs/scaling.md).
 
 Three forms, one meaning: the global batch is split across devices, gradients are averaged
 over the whole batch, and batch norm uses the statistics of the whole global batch.
@@ -17,11 +17,13 @@ over the whole batch, and batch norm uses the statistics of the whole global bat
    ValueError naming both numbers (uneven shards would change the arithmetic).
 
 On simulated CPU devices, multi-device programs issued back to back without waiting can
-deadlock in XLA's CPU collectives (research/jax-stack.md section 1), so `fit` waits for every
-multi-device call to finish before issuing the next.
+deadlock in XLA's CPU collectives (measured: 8 simulated devices, 300 asynchronous steps with
+one all-reduce each abort after a 40 s rendezvous timeout; docs/design.md), so `fit` waits for
+every multi-device call to finish before issuing the next.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable, Sequence
 
 import jax
@@ -32,7 +34,7 @@ from jax import lax
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 
 from jdl.nn import Layer
-from jdl.train._state import TrainState, dropout_key
+from jdl.train._steps import train_step_function
 
 AXIS = "batch"
 
@@ -96,33 +98,20 @@ def check_divisible(batch_size: int, mesh: Mesh) -> None:
 
 def make_pmap_train_step(model: Layer, optimizer: optax.GradientTransformation,
                          loss_fn: Callable, *, axis_name: str = AXIS,
-                         metrics: dict | None = None) -> Callable:
+                         metrics: dict | None = None, penalty: Callable | None = None,
+                         compute_dtype=None) -> Callable:
     """`pmap`ped step: `step(ts_replicated, (x, y))` with x of shape (devices, B_local, ...).
 
-    Per device: loss on the local shard, `g = pmean(grad, axis_name)` (the global-batch
-    gradient, since every shard has the same size), the same Optax update everywhere, so the
-    replicas stay identical. Use `BatchNorm(axis_name=...)` and `Dropout(..., axis_name=...)`
-    in the model to get exactly the single-device numbers. Replicate the TrainState with
-    `stack_replicas(ts, n)` and read member 0 back with `unreplicate`.
+    The step of `make_train_step` (same objective, `penalty` and `compute_dtype`), run per
+    device on its shard, with the gradients and the logs averaged by `lax.pmean(., axis_name)`
+    before use: the global-batch gradient (every shard has the same size), the same Optax
+    update everywhere, so the replicas stay identical. Use `BatchNorm(axis_name=...)` and
+    `Dropout(..., axis_name=...)` in the model to get exactly the single-device numbers.
+    Replicate the TrainState with `stack_replicas(ts, n)` and read replica 0 with `unreplicate`.
     """
-    metrics = dict(metrics or {})
-
-    def step(ts: TrainState, batch):
-        x, y = batch
-        key = dropout_key(ts.key, ts.step)
-
-        def objective(params):
-            outputs, new_state = model.apply(params, ts.state, x, key=key, train=True)
-            return jnp.mean(loss_fn(outputs, y)), (outputs, new_state)
-
-        (loss, (outputs, new_state)), grads = jax.value_and_grad(objective, has_aux=True)(ts.params)
-        grads = lax.pmean(grads, axis_name)
-        updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
-        params = optax.apply_updates(ts.params, updates)
-        logs = {"loss": lax.pmean(loss, axis_name)}
-        logs.update({n: lax.pmean(jnp.mean(f(outputs, y)), axis_name) for n, f in metrics.items()})
-        return TrainState(params, new_state, opt_state, ts.step + 1, ts.key), logs
-
+    step = train_step_function(model, optimizer, loss_fn, metrics=metrics, penalty=penalty,
+                               compute_dtype=compute_dtype,
+                               reduce=partial(lax.pmean, axis_name=axis_name))
     return jax.pmap(step, axis_name=axis_name, donate_argnums=0)
 
 

@@ -1,8 +1,21 @@
-"""A dependency-free text progress bar for `fit` (one line per epoch, redrawn in place)."""
+"""A dependency-free text progress bar for `fit` (one line per epoch, redrawn in place).
+
+It is drawn where a redrawn line shows as one line: on a terminal, and in Jupyter (and the
+notebook front ends built on its kernel, such as VS Code's), whose output area honours the
+carriage return `\r` of a stream. Elsewhere (a log file, CI) it stays silent and the epoch lines
+are the record, unchanged.
+"""
 from __future__ import annotations
 
 import sys
 import time
+
+
+def redraws_in_place(stream) -> bool:
+    """True on a terminal and for a Jupyter kernel's output stream (where `\r` redraws)."""
+    if getattr(stream, "isatty", lambda: False)():
+        return True
+    return type(stream).__module__.startswith("ipykernel.")
 
 
 class ProgressBar:
@@ -13,8 +26,7 @@ class ProgressBar:
         self.epoch, self.epochs, self.total = epoch, epochs, total
         self.interval, self.width = interval, width
         self.stream = stream or sys.stderr
-        # A redrawn line only makes sense on a terminal; in logs the epoch lines suffice.
-        self.enabled = enabled and getattr(self.stream, "isatty", lambda: False)()
+        self.enabled = enabled and redraws_in_place(self.stream)
         self.last = 0.0
 
     def due(self) -> bool:

@@ -1,4 +1,4 @@
-"""Train and eval steps: pure functions of (TrainState, batch), jit-compiled (DESIGN.md section 2).
+"""Train and eval steps: pure functions of (TrainState, batch), jit-compiled (docs/design.md).
 
     train_step(ts, (x, y))          -> (ts, {"loss": ..., metric: ...})
     eval_step(ts, (x, y[, weights])) -> {"loss": ..., metric: ...}
@@ -72,26 +72,36 @@ def make_train_step(model: Layer, optimizer: optax.GradientTransformation, loss_
       jit: return the step jit-compiled with the TrainState donated (default), or the plain
         function (to compose in your own `jit`, `vmap` or `scan`).
     """
+    step = train_step_function(model, optimizer, loss_fn, metrics=metrics, penalty=penalty,
+                               compute_dtype=compute_dtype)
+    return jax.jit(step, donate_argnums=0) if jit else step
+
+
+def train_step_function(model: Layer, optimizer: optax.GradientTransformation, loss_fn: LossFn,
+                        *, metrics: Metrics | None = None, penalty: Callable | None = None,
+                        compute_dtype=None, reduce: Callable = lambda tree: tree) -> Callable:
+    """The pure train step of `make_train_step`; `reduce` is applied to the gradients and to the
+    logs before they are used (`lax.pmean` over devices in `make_pmap_train_step`)."""
     metrics = dict(metrics or {})
+
+    def objective(params, state, x, y, key):
+        outputs, new_state = _forward(model, params, state, x, key, True, compute_dtype)
+        loss = jnp.mean(loss_fn(outputs, y))
+        total = loss + penalty(params) if penalty is not None else loss
+        return total, (loss, outputs, new_state)
 
     def train_step(ts: TrainState, batch) -> tuple[TrainState, dict]:
         x, y = batch[0], batch[1]
         key = dropout_key(ts.key, ts.step)
-
-        def objective(params):
-            outputs, new_state = _forward(model, params, ts.state, x, key, True, compute_dtype)
-            loss = jnp.mean(loss_fn(outputs, y))
-            total = loss + penalty(params) if penalty is not None else loss
-            return total, (loss, outputs, new_state)
-
-        grads, (loss, outputs, new_state) = jax.grad(objective, has_aux=True)(ts.params)
-        updates, opt_state = optimizer.update(grads, ts.opt_state, ts.params)
+        grads, (loss, outputs, new_state) = jax.grad(objective, has_aux=True)(
+            ts.params, ts.state, x, y, key)
+        updates, opt_state = optimizer.update(reduce(grads), ts.opt_state, ts.params)
         params = optax.apply_updates(ts.params, updates)
         logs = {"loss": loss}
         logs.update({name: _weighted_mean(fn(outputs, y), None) for name, fn in metrics.items()})
-        return TrainState(params, new_state, opt_state, ts.step + 1, ts.key), logs
+        return TrainState(params, new_state, opt_state, ts.step + 1, ts.key), reduce(logs)
 
-    return jax.jit(train_step, donate_argnums=0) if jit else train_step
+    return train_step
 
 
 def make_eval_step(model: Layer, loss_fn: LossFn, *, metrics: Metrics | None = None,

@@ -1,6 +1,6 @@
-"""Transfer learning: feature extraction and fine-tuning (deck 003, CURRICULUM ch. 8).
+"""Transfer learning: feature extraction and fine-tuning (Senk; docs/curriculum.md, chapter 8).
 
-Deck 003's two recipes, on a model trained by jdl (or loaded from a jdl weights file):
+Senk's two recipes, on a model trained by jdl (or loaded from a jdl weights file):
 
 1. **Feature extraction.** Run the pretrained network up to a named layer (AlexNet's fc6 or
    fc7) on your own data and train a new classifier on those features:

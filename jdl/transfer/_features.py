@@ -1,4 +1,4 @@
-"""Feature extraction at a named layer and a head on top (deck 003: fc6/fc7 features)."""
+"""Feature extraction at a named layer and a head on top (Senk: fc6/fc7 features)."""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -33,7 +33,7 @@ def feature_extractor(model: Layer, params: Any, state: Any, path: str, *,
                       flatten: bool = True) -> Callable[[Any], jax.Array]:
     """A jitted function `x -> features`: the output of the child at `path` in evaluation mode.
 
-    Deck 003's "extract features (from the fc6 or fc7 layer) using your own data". Built on
+    Senk's "extract features (from the fc6 or fc7 layer) using your own data". Built on
     `jdl.nn.cut(model, path)`, which runs the model from its input up to and including the
     named child, with `train=False` (dropout off, batch norm on its running statistics):
 
@@ -113,7 +113,7 @@ def attach_head(model: Layer, path: str, head: Layer, *, flatten: bool = True,
     """One model from a pretrained body cut at `path` and a new head: `head(h_path(x))`.
 
     `serial(("base", cut), ["flatten",] ("head", head))`: the classifier trained on extracted
-    features becomes the top of a network that can then be fine-tuned end to end (deck 003:
+    features becomes the top of a network that can then be fine-tuned end to end (Senk:
     feature extraction first, fine-tuning next). `flatten=True` puts a Flatten between them,
     matching `extract_features(..., flatten=True)`, so a head trained on those features plugs
     in unchanged.

@@ -86,7 +86,7 @@ def fine_tune_optimizer(optimizer: optax.GradientTransformation, *,
                         head: Selector | None = None, pretrained_lr_scale: float = 0.1
                         ) -> optax.GradientTransformation:
     """Fine-tuning optimizer: frozen layers fixed, pretrained layers slower, the new head at
-    the full learning rate (deck 003 "fine-tuning"; CURRICULUM ch. 8).
+    the full learning rate (Senk, "fine-tuning"; docs/curriculum.md, chapter 8).
 
     With u = the update `optimizer` computes for the trainable (non-frozen) parameters:
 
@@ -114,7 +114,7 @@ def fine_tune_optimizer(optimizer: optax.GradientTransformation, *,
     Args:
       optimizer: any Optax GradientTransformation (for all trainable parameters).
       frozen: selector (glob pattern(s) or predicate, see `jdl.paths`) of the tensors to keep
-        fixed, e.g. `["features/block1/*"]` (deck 003: freeze the early layers, whose features
+        fixed, e.g. `["features/block1/*"]` (Senk: freeze the early layers, whose features
         are generic). Frozen wins over `pretrained`. None: nothing frozen.
       pretrained: selector of the pretrained tensors to train at s * lr. Give this or `head`.
       head: selector of the new tensors trained at the full lr; everything else is

@@ -124,7 +124,7 @@ def init_transfer_state(model: Layer, optimizer: optax.GradientTransformation, k
                         ) -> tuple[TrainState, TransplantReport]:
     """`init_train_state` for a new model, then `transplant` the pretrained tensors into it.
 
-    The step before fine-tuning (deck 003, "fine-tune the network on your own data"): build the
+    The step before fine-tuning (Senk, "fine-tune the network on your own data"): build the
     new model (e.g. the same architecture with 5 classes), initialise it with `key`, copy every
     selected pretrained tensor of matching path and shape, and initialise `optimizer` on the
     result (fresh Adam moments, step 0). The new head stays at its initialization when

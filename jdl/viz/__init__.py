@@ -1,4 +1,5 @@
-"""`jdl.viz`: what a network learned and how it did, as numbers and as PNG files (CURRICULUM ch. 8).
+"""`jdl.viz`: what a network learned and how it did, as numbers and as PNG files
+(docs/curriculum.md, chapter 8).
 
 Computations (pure JAX, no matplotlib; jittable, any jdl model and `nn.cut` layer path):
 

@@ -1,5 +1,6 @@
 """Class model visualization by gradient ascent (Simonyan, Vedaldi & Zisserman 2014, section 2;
-deck 003's "Visualization of CNNs" and the [Simonyan et al. 2014] appendix; CURRICULUM ch. 8)."""
+Senk's "Visualization of CNNs" and the [Simonyan et al. 2014] appendix; docs/curriculum.md,
+chapter 8)."""
 from __future__ import annotations
 
 from typing import Sequence

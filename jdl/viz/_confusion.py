@@ -1,4 +1,5 @@
-"""A confusion matrix as a picture (from `jdl.metrics.confusion_matrix`; CURRICULUM ch. 2, 8)."""
+"""A confusion matrix as a picture (from `jdl.metrics.confusion_matrix`; docs/curriculum.md,
+chapters 2 and 8)."""
 from __future__ import annotations
 
 import os

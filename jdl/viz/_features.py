@@ -1,5 +1,5 @@
-"""Feature maps: the output of a named layer for an input (deck 001's layer outputs, deck 003's
-"Visualization of CNNs"; CURRICULUM ch. 8)."""
+"""Feature maps: the output of a named layer for an input (Salakhutdinov's layer outputs,
+Senk's "Visualization of CNNs"; docs/curriculum.md, chapter 8)."""
 from __future__ import annotations
 
 import jax

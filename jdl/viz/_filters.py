@@ -1,5 +1,5 @@
 """Pictures of what a convolutional layer learned and computed: its filters and its feature maps
-(deck 001's layer outputs, deck 003's "Visualization of CNNs"; CURRICULUM ch. 8)."""
+(Salakhutdinov's layer outputs, Senk's "Visualization of CNNs"; docs/curriculum.md, chapter 8)."""
 from __future__ import annotations
 
 import os

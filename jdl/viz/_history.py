@@ -1,4 +1,4 @@
-"""Learning curves (CURRICULUM ch. 5): one panel per metric, train and validation."""
+"""Learning curves (docs/curriculum.md, chapter 5): one panel per metric, train and validation."""
 from __future__ import annotations
 
 import os

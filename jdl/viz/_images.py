@@ -1,5 +1,6 @@
 """Pictures of images: grids (class models, style transfer results, samples) and saliency maps
-next to their images (deck 003's "Visualization of CNNs" and style transfer; CURRICULUM ch. 8)."""
+next to their images (Senk's "Visualization of CNNs" and style transfer;
+docs/curriculum.md, chapter 8)."""
 from __future__ import annotations
 
 import os

@@ -1,6 +1,6 @@
 """Argument checks and the class score shared by the computations of `jdl.viz`.
 
-Errors name the argument, what was expected and what was received (DESIGN.md section 1).
+Errors name the argument, what was expected and what was received (docs/design.md, section 1).
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Optimize an input image with an Optax optimizer in one jitted `lax.scan` (class models and
-style transfer, deck 003 / CURRICULUM ch. 8): the parameters stay fixed, the pixels move."""
+"""Optimize an input image with an Optax optimizer in one jitted `lax.scan` (class models and style
+transfer, Senk; docs/curriculum.md, chapter 8): the parameters stay fixed, the pixels move."""
 from __future__ import annotations
 
 from typing import Any, Callable

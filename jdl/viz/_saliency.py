@@ -1,5 +1,5 @@
 """Image-specific class saliency (Simonyan, Vedaldi & Zisserman 2014, "Deep inside convolutional
-networks"; deck 003's "Visualization of CNNs", CURRICULUM ch. 8)."""
+networks"; Senk's "Visualization of CNNs"; docs/curriculum.md, chapter 8)."""
 from __future__ import annotations
 
 import jax

@@ -1,5 +1,6 @@
 """Neural style transfer (Gatys, Ecker & Bethge 2016, "Image style transfer using convolutional
-neural networks"; deck 003's "Neural Style Transfer", deck 001; CURRICULUM ch. 8).
+neural networks"; Senk's "Neural Style Transfer", Salakhutdinov;
+docs/curriculum.md, chapter 8).
 
 An image is optimized so that its features at one layer match a content image's (content loss)
 and the Gram matrices of its features at several layers match a style image's (style loss).

@@ -158,7 +158,8 @@ def _conv_ref(x, w, stride=1, pad=1):
 
 def _bn_eval_ref(z, p, s, eps=1e-5):
     """BN in eval mode: (z - running mean) / sqrt(running var + eps) * scale + bias."""
-    return (z - s["mean"]) / jnp.sqrt(s["var"] + eps) * p["scale"] + p["bias"]
+    c = lambda v: v.reshape((1,) * (z.ndim - 1) + (-1,))  # noqa: E731  (explicit broadcast)
+    return (z - c(s["mean"])) / jnp.sqrt(c(s["var"]) + eps) * c(p["scale"]) + c(p["bias"])
 
 
 def test_basic_block_equals_relu_of_main_plus_x():
@@ -358,7 +359,7 @@ def test_inception_block_channels_and_values_by_hand():
     assert y.shape == out
 
     def unit(z, p, pad):
-        return jax.nn.relu(_conv_ref(z, p["conv"]["w"], pad=pad) + p["conv"]["b"])
+        return jax.nn.relu(_conv_ref(z, p["conv"]["w"], pad=pad) + p["conv"]["b"][None, None, None])
 
     @jax.jit
     def by_hand(params, x):

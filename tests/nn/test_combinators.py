@@ -14,9 +14,10 @@ def test_serial_names_shapes_and_equivalence(key):
     assert sorted(params) == ["dense_0", "dense_1", "head"]  # parameter-free layers are omitted
     x = jax.random.normal(key, (5, 6))
     y, _ = model.apply(params, state, x)
-    h = jax.nn.relu(x @ params["dense_0"]["w"] + params["dense_0"]["b"])
-    h = h @ params["dense_1"]["w"] + params["dense_1"]["b"]
-    np.testing.assert_allclose(y, h @ params["head"]["w"] + params["head"]["b"], rtol=1e-5, atol=1e-6)
+    h = jax.nn.relu(x @ params["dense_0"]["w"] + params["dense_0"]["b"][None])
+    h = h @ params["dense_1"]["w"] + params["dense_1"]["b"][None]
+    np.testing.assert_allclose(y, h @ params["head"]["w"] + params["head"]["b"][None], rtol=1e-5,
+                               atol=1e-6)
     assert [n for n, _ in model.children] == ["dense_0", "relu_0", "dense_1", "head"]
 
 

@@ -20,17 +20,18 @@ def test_cut_returns_the_named_intermediate(key):
     for block in ("block1", "block2"):
         b = params["features"][block]
         s = state["features"][block]["bn"]
+        c = lambda v: v[None, None, None]  # noqa: E731  (per channel, broadcast written out)
         h = jax.lax.conv_general_dilated(ref, b["conv"]["w"], (1, 1), "SAME",
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC")) + b["conv"]["b"]
-        h = (h - s["mean"]) / jnp.sqrt(s["var"] + 1e-5) * b["bn"]["scale"] + b["bn"]["bias"]
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC")) + c(b["conv"]["b"])
+        h = (h - c(s["mean"])) / jnp.sqrt(c(s["var"]) + 1e-5) * c(b["bn"]["scale"]) + c(b["bn"]["bias"])
         h = jax.nn.relu(h)
         ref = h.reshape(2, h.shape[1] // 2, 2, h.shape[2] // 2, 2, -1).max(axis=(2, 4))
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
     # nested path: the hidden layer of the classifier (fc7-style features)
     fc, _ = nn.cut(model, "classifier/fc").apply(params, state, x)
     flat = ref.reshape(2, -1)
-    np.testing.assert_allclose(fc, flat @ params["classifier"]["fc"]["w"] + params["classifier"]["fc"]["b"],
-                               rtol=1e-4, atol=1e-4)
+    want = flat @ params["classifier"]["fc"]["w"] + params["classifier"]["fc"]["b"][None]
+    np.testing.assert_allclose(fc, want, rtol=1e-4, atol=1e-4)
 
 
 def test_cut_matches_full_model_in_training_mode(key):

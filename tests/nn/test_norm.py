@@ -41,7 +41,7 @@ def test_batch_norm_statistics_by_hand():
 
 
 def test_batch_norm_axis_name_gives_global_statistics(key):
-    x = jax.random.normal(key, (8, 4)) * jnp.arange(1.0, 5.0)
+    x = jax.random.normal(key, (8, 4)) * jnp.arange(1.0, 5.0)[None]
     layer = nn.BatchNorm(axis_name="devices")
     _, params, state = layer.init(key, x.shape)
     full, full_state = nn.BatchNorm().apply(params, state, x, train=True)

@@ -108,7 +108,7 @@ def test_step_matches_independent_jax_grad_for_adam(key):
     step = make_train_step(model, opt, losses.softmax_cross_entropy)
 
     def hand_loss(p, x, y):
-        z = x @ p["dense"]["w"] + p["dense"]["b"]
+        z = x @ p["dense"]["w"] + p["dense"]["b"][None]
         return jnp.mean(jax.nn.logsumexp(z, axis=-1) - jnp.take_along_axis(z, y[:, None], 1)[:, 0])
 
     @jax.jit
