@@ -32,7 +32,9 @@ from jdl import compile_cache
 from jdl.data import shuffle_key
 from jdl.train import _parallel as parallel
 from jdl.train._population import select_members
-from jdl.train._progress import ProgressBar
+from jdl.train._progress import ProgressBar, format_epoch
+from jdl.train._safety import (RunProgress, attach_state, ctrl_c_stops_after_chunk,
+                               freeze_if_nonfinite, guard_step, replay_until_nonfinite)
 
 
 def chunk_length(num_batches: int, steps_per_call: int) -> int:
@@ -41,31 +43,41 @@ def chunk_length(num_batches: int, steps_per_call: int) -> int:
                if num_batches % k == 0)
 
 
-def _build_chunk(step_fn: Callable, steps: int, unroll: bool, members: bool) -> Callable:
-    def chunk(ts, xs, ys):
+def _build_chunk(step_fn: Callable, steps: int, unroll: bool, members: bool,
+                 on_nonfinite: str) -> Callable:
+    step = guard_step(step_fn, on_nonfinite)
+
+    def chunk(ts, xs, ys, bad):
         if steps == 1:  # even a length-1 scan hits XLA:CPU's slow in-loop convolutions
-            ts, logs = step_fn(ts, (xs[0], ys[0]))
-            return ts, jax.tree.map(lambda v: v[None], logs)
-        return lax.scan(lambda t, batch: step_fn(t, batch), ts, (xs, ys), unroll=unroll)
+            (new, new_bad), logs = step((ts, bad), (xs[0], ys[0]))
+            logs = jax.tree.map(lambda v: v[None], logs)
+        else:
+            (new, new_bad), logs = lax.scan(step, (ts, bad), (xs, ys), unroll=unroll)
+        if on_nonfinite == "stop":
+            new, new_bad = freeze_if_nonfinite(ts, new, logs, bad)
+        return new, logs, new_bad
 
     if not members:
         return jax.jit(chunk, donate_argnums=0)
 
-    def population_chunk(pop, xs, ys, active):
-        new, logs = jax.vmap(chunk)(pop, xs, ys)
-        return select_members(active, new, pop), logs
+    def population_chunk(pop, xs, ys, bad, active):
+        new, logs, bad = jax.vmap(chunk)(pop, xs, ys, bad)
+        return select_members(active, new, pop), logs, bad
 
     return jax.jit(population_chunk, donate_argnums=0)
 
 
-def compiled_chunk(step_fn: Callable, steps: int, unroll: bool, members: bool) -> Callable:
-    """jit(ts, xs, ys[, active]) -> (ts, logs): `steps` train steps on `xs: ([N,] steps, B, ...)`.
+def compiled_chunk(step_fn: Callable, steps: int, unroll: bool, members: bool,
+                   on_nonfinite: str = "stop") -> Callable:
+    """jit(ts, xs, ys, bad[, active]) -> (ts, logs, bad): `steps` train steps on batches
+    `xs: ([N,] steps, B, ...)`, guarded against non-finite losses (see `_safety`).
 
     `unroll=False` keeps a rolled `lax.scan` (small programs for a whole epoch per call: good on
     GPUs and for MLPs, slow for convolutions on XLA:CPU). Cached in `jdl.compile_cache`.
     """
-    return compile_cache.cached(("train_chunk", step_fn, steps, unroll, members),
-                                lambda: _build_chunk(step_fn, steps, unroll, members))
+    return compile_cache.cached(
+        ("train_chunk", step_fn, steps, unroll, members, on_nonfinite),
+        lambda: _build_chunk(step_fn, steps, unroll, members, on_nonfinite))
 
 
 def _permutations(keys, epoch, n: int, shuffle: bool):
@@ -111,30 +123,68 @@ class EpochPlan(NamedTuple):
     members: bool               # a population (vmapped) or one run
     in_flight: int              # chunks left running before the loop waits (0: wait for each)
     mesh: Any = None            # data parallelism (one run over several devices), or None
+    on_nonfinite: str = "stop"  # see jdl.train._safety
+    replay: Callable | None = None  # one unguarded step: finds the last finite state on failure
 
 
-def train_epoch(plan: EpochPlan, ts, epoch: int, active, bar: ProgressBar):
-    """One epoch of chunks: `(ts, {name: mean over the epoch})`, floats or (N,) arrays."""
-    perm = permutations(ts.key, epoch, len(plan.x), plan.shuffle)
+def train_epoch(plan: EpochPlan, progress: RunProgress, epoch: int, active, bar: ProgressBar
+                ) -> dict:
+    """One epoch of chunks from `progress.ts`, which is kept at the last completed chunk.
+
+    Returns `{name: mean over the epoch}` (floats, or (N,) arrays for a population). Stops
+    early when a Ctrl-C asked for it or, with on_nonfinite="stop" in one run, a loss was not
+    finite (`progress.stopped_by` says which).
+    """
+    perm = permutations(progress.ts.key, epoch, len(plan.x), plan.shuffle)
     extra = () if not plan.members else (jnp.asarray(active),)
-    chunks = []
+    chunks, bads, batches = [], [], []
     for c in range(plan.num_batches // plan.steps):
         start = np.int32(c * plan.steps * plan.batch_size)
         xs, ys = plan.gather(plan.x, plan.y, perm, start, plan.steps, plan.batch_size)
-        ts, logs = plan.run_chunk(ts, xs, ys, *extra)
+        progress.ts, logs, progress.bad = plan.run_chunk(progress.ts, xs, ys, progress.bad, *extra)
         chunks.append(logs)
+        bads.append(progress.bad)
+        batches.append((xs, ys))
         if c >= plan.in_flight:   # bounded memory and, on several devices, no deadlock
             jax.block_until_ready(chunks[c - plan.in_flight]["loss"])
+            _check_halted(plan, progress, bads, batches, c - plan.in_flight)
+            batches[c - plan.in_flight] = None
         if bar.due():
             bar.update((c + 1) * plan.steps, float(jnp.mean(logs["loss"])))
+        if progress.stopped_by or progress.stop_requested:
+            break
     bar.close()
+    for j in range(len(chunks)):
+        if not progress.stopped_by and batches[j] is not None:
+            _check_halted(plan, progress, bads, batches, j)
+    return _epoch_means(plan, chunks)
+
+
+def _check_halted(plan: EpochPlan, progress: RunProgress, bads: list, batches: list, j: int):
+    """One run, "stop": if chunk j failed, stop and replay it to the last finite state."""
+    if plan.on_nonfinite != "stop" or plan.members or not bool(bads[j]):
+        return
+    progress.stopped_by = "nonfinite"
+    if plan.replay is not None:   # the state is chunk j's input: every later chunk kept it
+        progress.ts = replay_until_nonfinite(plan.replay, progress.ts, *batches[j])
+
+
+def _epoch_means(plan: EpochPlan, chunks: list) -> dict:
     if plan.mesh is not None:
         chunks = parallel.local(chunks)
     means = {}
     for name in chunks[0]:
-        value = np.asarray(jnp.mean(jnp.concatenate([c[name] for c in chunks], -1), -1))
+        values = jnp.concatenate([c[name] for c in chunks], -1)
+        if plan.on_nonfinite == "skip" and name == "loss":
+            finite = jnp.isfinite(values)
+            skipped = np.asarray(jnp.sum(~finite, -1))
+            means["skipped_steps"] = int(skipped) if skipped.ndim == 0 else skipped
+            values = jnp.where(finite, values, 0.0).sum(-1) / jnp.maximum(finite.sum(-1), 1)
+        else:
+            values = jnp.mean(values, -1)
+        value = np.asarray(values)
         means[name] = float(value) if value.ndim == 0 else value
-    return ts, means
+    return means
 
 
 def _active_members(callbacks: Sequence, ts) -> np.ndarray:
@@ -146,16 +196,6 @@ def _active_members(callbacks: Sequence, ts) -> np.ndarray:
     return active
 
 
-def format_epoch(number: int, epochs: int, logs: dict) -> str:
-    """`epoch 3/10  loss 0.4123  val_loss 0.3811  (2.1 s)`; a population shows min..max."""
-    shown = [f"{name} {value:.4f}" if np.ndim(value) == 0
-             else f"{name} {np.min(value):.4f}..{np.max(value):.4f}"
-             for name, value in logs.items() if name not in ("epoch_time", "active")]
-    if "active" in logs:
-        shown.append(f"active {int(np.sum(logs['active']))}/{len(logs['active'])}")
-    return f"epoch {number}/{epochs}  {'  '.join(shown)}  ({logs['epoch_time']:.1f} s)"
-
-
 def _epoch_end(callbacks: Sequence, epoch: int, logs: dict, ts):
     for cb in callbacks:
         replacement = cb.on_epoch_end(epoch, logs, ts)
@@ -164,35 +204,85 @@ def _epoch_end(callbacks: Sequence, epoch: int, logs: dict, ts):
     return ts
 
 
+class _Run(NamedTuple):
+    """The settings of one `run_epochs` call that every epoch reads."""
+
+    plan: EpochPlan
+    first_epoch: int
+    epochs: int
+    validate: Callable | None
+    callbacks: Sequence
+    checkpoints: Any
+    verbose: int
+    log: Callable[[str], None]
+
+
+def _one_epoch(run: _Run, progress: RunProgress, epoch: int, history: dict) -> bool:
+    """Train, validate, checkpoint, call back and log one epoch; False when training must end."""
+    plan, start_time = run.plan, time.perf_counter()
+    active = _active_members(run.callbacks, progress.ts) if plan.members else None
+    bar = ProgressBar(epoch + 1 - run.first_epoch, run.epochs, plan.num_batches,
+                      enabled=run.verbose == 1)
+    logs = train_epoch(plan, progress, epoch, active, bar)
+    if progress.stopped_by or progress.stop_requested:
+        return False   # a partial epoch: no validation, checkpoint or callbacks
+    if run.validate is not None:
+        logs.update({f"val_{name}": value for name, value in run.validate(progress.ts).items()})
+    logs["epoch_time"] = time.perf_counter() - start_time
+    if run.checkpoints is not None:   # before the callbacks: a callback that fails loses nothing
+        run.checkpoints.save(progress.ts, metrics=logs)
+    progress.ts = _epoch_end(run.callbacks, epoch - run.first_epoch, logs, progress.ts)
+    if plan.members:
+        logs["active"] = _active_members(run.callbacks, progress.ts)
+        if plan.on_nonfinite == "stop":
+            logs["finite"] = ~np.asarray(progress.bad)
+    for name, value in logs.items():
+        history.setdefault(name, []).append(value)
+    if run.verbose:
+        run.log(format_epoch(epoch + 1 - run.first_epoch, run.epochs, logs))
+    ended = plan.members and not (logs["active"] & logs.get("finite", True)).any()
+    return not (ended or any(cb.stop_training for cb in run.callbacks))
+
+
+def _stop_message(progress: RunProgress, epoch: int) -> str:
+    step = int(jnp.max(progress.ts.step))
+    if progress.stopped_by == "nonfinite":
+        return (f"the loss was not finite in epoch {epoch} at step {step + 1}: training stopped "
+                f"and the last finite state (step {step}) is returned; lower the learning rate "
+                "or clip the gradients, or pass on_nonfinite='skip' to skip such steps")
+    return (f"training interrupted in epoch {epoch}: the state after the last completed chunk "
+            f"(step {step}) is returned with the history of the completed epochs")
+
+
 def run_epochs(ts, plan: EpochPlan, *, first_epoch: int, start_epoch: int, epochs: int,
                validate: Callable | None, callbacks: Sequence, checkpoints=None,
                verbose: int = 1, log: Callable[[str], None] = print):
     """Epochs `start_epoch .. first_epoch + epochs - 1`: `(ts, history)`, history a dict of lists.
 
     `validate(ts) -> {name: value}` adds `val_*` logs; callbacks see `epoch - first_epoch`.
+    Ctrl-C, a KeyboardInterrupt or (with on_nonfinite="stop") a non-finite loss end the call
+    early with the last completed state and a message; any other exception is re-raised with
+    that state as `exc.train_state` (see `jdl.train._safety`).
     """
-    history: dict[str, list] = {}
-    for cb in callbacks:
-        cb.on_train_begin(ts)
-    for epoch in range(start_epoch, first_epoch + epochs):
-        start_time = time.perf_counter()
-        active = _active_members(callbacks, ts) if plan.members else None
-        bar = ProgressBar(epoch + 1 - first_epoch, epochs, plan.num_batches, enabled=verbose == 1)
-        ts, logs = train_epoch(plan, ts, epoch, active, bar)
-        if validate is not None:
-            logs.update({f"val_{name}": value for name, value in validate(ts).items()})
-        logs["epoch_time"] = time.perf_counter() - start_time
-        if checkpoints is not None:   # before the callbacks: a callback that fails loses nothing
-            checkpoints.save(ts, metrics=logs)
-        ts = _epoch_end(callbacks, epoch - first_epoch, logs, ts)
-        if plan.members:
-            logs["active"] = _active_members(callbacks, ts)
-        for name, value in logs.items():
-            history.setdefault(name, []).append(value)
-        if verbose:
-            log(format_epoch(epoch + 1 - first_epoch, epochs, logs))
-        if any(cb.stop_training for cb in callbacks) or (plan.members and not logs["active"].any()):
-            break
+    run = _Run(plan, first_epoch, epochs, validate, callbacks, checkpoints, verbose, log)
+    progress, history, epoch = RunProgress(ts), {}, start_epoch
+    progress.bad = jnp.zeros(jnp.shape(ts.step), bool)
+    try:
+        with ctrl_c_stops_after_chunk(progress, log):
+            for cb in callbacks:
+                cb.on_train_begin(progress.ts)
+            for epoch in range(start_epoch, first_epoch + epochs):
+                if not _one_epoch(run, progress, epoch, history):
+                    break
+    except KeyboardInterrupt:
+        progress.stopped_by = "interrupt"
+    except Exception as exc:
+        attach_state(exc, progress.ts, history)
+        raise
+    if progress.stopped_by or progress.stop_requested:
+        log(_stop_message(progress, epoch + 1 - first_epoch))
+        return progress.ts, history
+    ts = progress.ts
     for cb in callbacks:
         replacement = cb.on_train_end(ts)
         if replacement is not None:

@@ -16,6 +16,7 @@ from jdl.train._callbacks import Callback
 from jdl.train._checks import check_training_inputs
 from jdl.train._engine import EpochPlan, chunk_length, compiled_chunk, compiled_gather, run_epochs
 from jdl.train._evaluate import evaluate
+from jdl.train._safety import check_on_nonfinite
 from jdl.train._state import TrainState
 
 
@@ -42,7 +43,8 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
         callbacks: Sequence[Callback] = (), verbose: int = 1, shuffle: bool = True,
         steps_per_call: int = 4, unroll: bool = True, eval_batch_size: int = 1000,
         devices=None, checkpoint_dir=None, keep_checkpoints: int = 3,
-        log: Callable[[str], None] = print) -> tuple[TrainState, dict[str, list[float]]]:
+        on_nonfinite: str = "stop", log: Callable[[str], None] = print
+        ) -> tuple[TrainState, dict[str, list[float]]]:
     """Train for `epochs` epochs of shuffled mini-batches; validate after each epoch.
 
     Args:
@@ -78,13 +80,25 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
         uninterrupted run: the target is `epochs` epochs after the start of the `ts` passed in,
         and shuffling and dropout depend only on (seed, epoch, step). The history of a resumed
         call holds only the epochs it ran; callbacks start afresh.
-      log: where the epoch lines go.
+      on_nonfinite: what a NaN or infinite loss does: "stop" (default) ends training and
+        returns the last finite state with a message naming the epoch and step; "skip" leaves
+        the state unchanged for that step and trains on (history gains "skipped_steps");
+        "ignore" does not check. The check runs inside the compiled steps: no host sync.
+      log: where the epoch lines and messages go.
 
     Returns:
       `(ts, history)` with history `{"loss": [...], "val_loss": [...], ..., "epoch_time": [...]}`.
+
+    Nothing trained is lost: the first Ctrl-C (or Jupyter's stop button) stops after the chunk
+    in flight, and a KeyboardInterrupt from a callback or the data stops at once; either way
+    `fit` returns the last completed state and the history of the completed epochs, with a
+    message (callbacks' `on_train_end`, e.g. EarlyStopping's restore, is not run). Any other
+    exception is re-raised with that state as `exc.train_state` and the history as
+    `exc.history`, since the TrainState passed in was donated.
     """
     x, y, batch_size, steps_per_call = check_training_inputs(
         train_data, batch_size, val_data, eval_step, steps_per_call)
+    on_nonfinite = check_on_nonfinite(on_nonfinite)
     num_batches = len(x) // batch_size
     k = chunk_length(num_batches, steps_per_call)
     mesh = None if devices is None else parallel.make_mesh(devices)
@@ -100,10 +114,13 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
     start_epoch = int(ts.step) // num_batches
     if mesh is not None:
         ts = parallel.replicate(ts, mesh)
+    step_fn = getattr(train_step, "__wrapped__", train_step)
     plan = EpochPlan(x, y, batch_size, k, num_batches,
-                     compiled_chunk(getattr(train_step, "__wrapped__", train_step), k, unroll, False),
+                     compiled_chunk(step_fn, k, unroll, False, on_nonfinite),
                      compiled_gather(mesh, False), shuffle, members=False,
-                     in_flight=0 if mesh is not None else 2, mesh=mesh)
+                     in_flight=0 if mesh is not None else 2, mesh=mesh, on_nonfinite=on_nonfinite,
+                     replay=None if mesh is not None else compiled_chunk(step_fn, 1, True, False,
+                                                                         "ignore"))
     validate = None if val_data is None else partial(
         _validate, eval_step=eval_step, data=val_data, batch_size=eval_batch_size, mesh=mesh)
     try:

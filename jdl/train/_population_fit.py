@@ -27,6 +27,7 @@ from jdl.train._checks import check_training_inputs
 from jdl.train._engine import EpochPlan, chunk_length, compiled_chunk, compiled_gather, run_epochs
 from jdl.train._evaluate import evaluate_population
 from jdl.train._population import population_mesh, shard_population
+from jdl.train._safety import check_on_nonfinite
 from jdl.train._state import TrainState
 
 
@@ -46,7 +47,8 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
                    min_delta: float = 0.0, restore_best: bool = True, steps_per_call: int = 4,
                    unroll: bool = True, eval_batch_size: int = 1000,
                    devices: int | Sequence[jax.Device] | Mesh | None = None, verbose: int = 1,
-                   log: Callable[[str], None] = print) -> tuple[TrainState, dict[str, np.ndarray]]:
+                   on_nonfinite: str = "stop", log: Callable[[str], None] = print
+                   ) -> tuple[TrainState, dict[str, np.ndarray]]:
     """Train every member of `pop` for up to `epochs` epochs; validate all members each epoch.
 
     Args:
@@ -55,6 +57,10 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
         run K steps per compiled call, as in `fit`.
       train_data: `(x, y)`, shared by the members; each member shuffles it with its own key.
       epochs, batch_size, steps_per_call, unroll, eval_batch_size, verbose, log: as in `fit`.
+      on_nonfinite: as in `fit`, per member: with "stop" a member whose loss is not finite
+        keeps its last finite state from then on while the others train on (history gains
+        "finite", (epochs_run, N)); "skip" skips such steps per member. Interruptions as in
+        `fit`: the population after the last completed chunk is returned.
       val_data, eval_step: validation pair and `make_eval_step(...)`; logs get `val_*`.
       patience: per-member early stopping (None: off). Member i stops once `monitor` has not
         improved for `patience` epochs in a row (Keras semantics, as `EarlyStopping`); from then
@@ -86,9 +92,10 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
     mesh = population_mesh(pop)
     x, y = (jax.device_put(x), jax.device_put(y)) if mesh is None else parallel.replicate((x, y), mesh)
     plan = EpochPlan(x, y, batch_size, k, num_batches,
-                     compiled_chunk(getattr(train_step, "__wrapped__", train_step), k, unroll, True),
+                     compiled_chunk(getattr(train_step, "__wrapped__", train_step), k, unroll, True,
+                                    check_on_nonfinite(on_nonfinite)),
                      compiled_gather(None, True), shuffle=True, members=True,
-                     in_flight=0 if mesh is not None else 2)
+                     in_flight=0 if mesh is not None else 2, on_nonfinite=on_nonfinite)
     validate = None if val_data is None else partial(
         evaluate_population, eval_step=eval_step, data=val_data, batch_size=eval_batch_size)
     first_epoch = int(np.asarray(pop.step)[0]) // num_batches

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
+
 
 def redraws_in_place(stream) -> bool:
     """True on a terminal and for a Jupyter kernel's output stream (where `\r` redraws)."""
@@ -49,3 +51,15 @@ class ProgressBar:
         if self.enabled:
             self.stream.write("\r" + " " * (self.width + 60) + "\r")
             self.stream.flush()
+
+
+def format_epoch(number: int, epochs: int, logs: dict) -> str:
+    """`epoch 3/10  loss 0.4123  val_loss 0.3811  (2.1 s)`; a population shows min..max."""
+    shown = [f"{name} {value:.4f}" if np.ndim(value) == 0
+             else f"{name} {np.min(value):.4f}..{np.max(value):.4f}"
+             for name, value in logs.items() if name not in ("epoch_time", "active", "finite")]
+    if "active" in logs:
+        shown.append(f"active {int(np.sum(logs['active']))}/{len(logs['active'])}")
+    if "finite" in logs and not np.all(logs["finite"]):
+        shown.append(f"not finite {int(np.sum(~logs['finite']))}")
+    return f"epoch {number}/{epochs}  {'  '.join(shown)}  ({logs['epoch_time']:.1f} s)"
