@@ -83,3 +83,13 @@ def test_nothing_cites_files_outside_the_repository():
             for p in sorted(files) for i, line in enumerate(p.read_text().splitlines(), 1)
             if CITATION.search(line)]
     assert not hits, f"{len(hits)} citations:\n" + "\n".join(hits[:40])
+
+
+def test_no_test_module_defines_a_nose_style_setup():
+    """pytest 8.0 (the oldest supported) still calls a module-level `setup`/`teardown` as
+    nose-style fixtures, with the module as argument: a helper of that name breaks the file."""
+    offences = [f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+                for path in sorted((ROOT / "tests").rglob("test_*.py"))
+                for node in ast.parse(path.read_text()).body
+                if isinstance(node, ast.FunctionDef) and node.name in ("setup", "teardown")]
+    assert not offences, "\n".join(offences)

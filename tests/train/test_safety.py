@@ -24,7 +24,7 @@ def problem(nan_row: int | None = None, n: int = N):
     return x, y
 
 
-def setup(lr=0.05):
+def make_run(lr=0.05):
     model = models.mlp([8, 2], dropout=0.1)
     optimizer = optax.adam(lr)
     step = train.make_train_step(model, optimizer, losses.softmax_cross_entropy)
@@ -48,7 +48,7 @@ def fit(ts, step, data, **kw):
 def test_keyboard_interrupt_from_a_callback_returns_the_state_of_the_last_chunk():
     """Ctrl-C in epoch 2 of 5: the caller holds a usable state at the step of the last completed
     chunk, equal to an uninterrupted 2-epoch run's."""
-    init, step = setup()
+    init, step = make_run()
     messages = []
     ts, history = fit(init(), step, problem(), epochs=5, log=messages.append,
                       callbacks=[RaiseAtEpoch(1, KeyboardInterrupt())])
@@ -70,7 +70,7 @@ def test_ctrl_c_stops_after_the_chunk_in_flight():
             if epoch == 0:
                 os.kill(os.getpid(), signal.SIGINT)   # handled: stop after the next chunk
 
-    init, step = setup()
+    init, step = make_run()
     messages = []
     before = signal.getsignal(signal.SIGINT)
     ts, history = fit(init(), step, problem(), epochs=5, callbacks=[CtrlC()], log=messages.append)
@@ -82,7 +82,7 @@ def test_ctrl_c_stops_after_the_chunk_in_flight():
 
 
 def test_other_exceptions_carry_the_last_completed_state():
-    init, step = setup()
+    init, step = make_run()
     with pytest.raises(ValueError, match="callback broke") as info:
         fit(init(), step, problem(), epochs=5,
             callbacks=[RaiseAtEpoch(2, ValueError("callback broke"))])
@@ -97,7 +97,7 @@ def test_a_nan_loss_stops_with_the_last_finite_state():
     """A NaN row that epoch 1 drops (100 rows, 6 batches of 16) and epoch 2 reaches: training
     stops there, every returned parameter is finite, the message names the epoch and the step,
     and the state is the clean run's at that step."""
-    init, step = setup()
+    init, step = make_run()
     key = init().key
     first, second = (np.asarray(data.epoch_order(key, e, 100)) for e in (0, 1))
     row = next(r for r in first[STEPS_PER_EPOCH * BS:]
@@ -122,7 +122,7 @@ def test_a_nan_loss_stops_with_the_last_finite_state():
 
 
 def test_skip_leaves_the_state_unchanged_for_the_bad_step_only():
-    init, step = setup()
+    init, step = make_run()
     data = problem(nan_row=3 * BS + 5)                  # batch 3 of every epoch
     ts, history = fit(init(), step, data, epochs=2, shuffle=False, on_nonfinite="skip")
     assert int(ts.step) == 2 * STEPS_PER_EPOCH           # the counter keeps the schedule
@@ -159,7 +159,7 @@ def test_a_population_member_that_diverges_freezes_and_the_others_train_on():
 def test_the_guard_changes_nothing_when_every_loss_is_finite(mode):
     """Against the unguarded program ("ignore"): the same run to float tolerance (the select
     may change how XLA fuses the update, so the last bits may move)."""
-    init, step = setup()
+    init, step = make_run()
     guarded, history = fit(init(), step, problem(), epochs=3, on_nonfinite=mode)
     plain, plain_history = fit(init(), step, problem(), epochs=3, on_nonfinite="ignore")
     assert int(guarded.step) == int(plain.step) == 3 * STEPS_PER_EPOCH
@@ -168,6 +168,6 @@ def test_the_guard_changes_nothing_when_every_loss_is_finite(mode):
 
 
 def test_on_nonfinite_is_checked():
-    init, step = setup()
+    init, step = make_run()
     with pytest.raises(ValueError, match=r"on_nonfinite: expected one of .*, got 'halt'"):
         fit(init(), step, problem(), epochs=1, on_nonfinite="halt")
