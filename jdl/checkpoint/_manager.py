@@ -16,11 +16,13 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
+
+if TYPE_CHECKING:
+    import orbax.checkpoint as ocp
 
 from jdl.checkpoint._manifest import MANIFEST, read_manifest, verify as _verify, write_manifest
 from jdl.checkpoint._tree import abstract_storable, check_spec, data_to_keys, keys_to_data, spec
@@ -53,6 +55,13 @@ def _best_step(directory: str | os.PathLike, metric: str, mode: str = "min") -> 
         if value is not None and not math.isnan(value):
             scored.append((value if mode == "min" else -value, -s))  # ties: the newest step
     return -min(scored)[1] if scored else None
+
+
+def _orbax_module():
+    """Orbax, imported on first use, so `import jdl` does not pay its import (about 0.4 s)."""
+    import orbax.checkpoint
+
+    return orbax.checkpoint
 
 
 def _check_mode(mode: str) -> None:
@@ -94,6 +103,7 @@ class CheckpointManager:
         dirs); a throw-away one that writes nothing for a restore before any save."""
         if self._mngr is not None:
             return self._mngr
+        ocp = _orbax_module()
         options = ocp.CheckpointManagerOptions(
             max_to_keep=None, enable_async_checkpointing=False, create=for_save,
             cleanup_tmp_directories=for_save)
@@ -141,7 +151,7 @@ class CheckpointManager:
                                  f"(pass overwrite=True to replace it)")
             mngr.delete(step)                      # incomplete leftover, or overwrite
         storable = keys_to_data(ts)
-        if not mngr.save(step, args=ocp.args.StandardSave(storable), force=True):
+        if not mngr.save(step, args=_orbax_module().args.StandardSave(storable), force=True):
             raise RuntimeError(f"save: Orbax declined to save step {step} in {self.directory}")
         mngr.wait_until_finished()
         if not step_dir.is_dir():
@@ -188,7 +198,7 @@ class CheckpointManager:
         try:
             if step not in mngr.all_steps():
                 mngr.reload()
-            restored = mngr.restore(step, args=ocp.args.StandardRestore(abstract))
+            restored = mngr.restore(step, args=_orbax_module().args.StandardRestore(abstract))
         finally:
             if temporary:
                 mngr.close()
