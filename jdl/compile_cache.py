@@ -23,7 +23,7 @@ so jdl keeps them here, in the open:
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, Hashable, NamedTuple, TypeVar
+from typing import Callable, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -63,15 +63,6 @@ def cached(key: tuple, build: Callable[[], T]) -> T:
         while len(_programs) > _max_size:
             _programs.popitem(last=False)
     return program
-
-
-def is_cacheable(*pieces: Hashable) -> bool:
-    """True when every piece can be part of a cache key (hashable)."""
-    try:
-        hash(pieces)
-    except TypeError:
-        return False
-    return True
 
 
 def clear() -> None:

@@ -29,7 +29,7 @@ import numpy as np
 from jax import lax
 
 from jdl import compile_cache
-from jdl.data import shuffle_key
+from jdl.data import epoch_order
 from jdl.train import _parallel as parallel
 from jdl.train._population import select_members
 from jdl.train._progress import ProgressBar, format_epoch
@@ -84,7 +84,7 @@ def _permutations(keys, epoch, n: int, shuffle: bool):
     def one(key):
         if not shuffle:
             return jnp.arange(n, dtype=jnp.int32)
-        return jax.random.permutation(shuffle_key(key, epoch), n).astype(jnp.int32)
+        return epoch_order(key, epoch, n)
 
     return one(keys) if keys.ndim == 0 else jax.vmap(one)(keys)
 
@@ -266,7 +266,6 @@ def run_epochs(ts, plan: EpochPlan, *, first_epoch: int, start_epoch: int, epoch
     """
     run = _Run(plan, first_epoch, epochs, validate, callbacks, checkpoints, verbose, log)
     progress, history, epoch = RunProgress(ts), {}, start_epoch
-    progress.bad = jnp.zeros(jnp.shape(ts.step), bool)
     try:
         with ctrl_c_stops_after_chunk(progress, log):
             for cb in callbacks:

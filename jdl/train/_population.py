@@ -121,13 +121,14 @@ def population_mesh(population: TrainState) -> Mesh | None:
 
 
 def select_members(mask: Array, new, old):
-    """Per-member `where(mask[i], new_i, old_i)` over stacked pytrees (typed keys included)."""
+    """`where(mask, new, old)` leaf by leaf (typed keys included): `mask` is a scalar (one run:
+    keep all of `new` or all of `old`) or (N,) (member i takes `new_i` or `old_i`)."""
 
     def pick(a, b):
         if jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
             data = select_members(mask, jax.random.key_data(a), jax.random.key_data(b))
             return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
-        return jnp.where(mask.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+        return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - mask.ndim)), a, b)
 
     return jax.tree.map(pick, new, old)
 

@@ -34,6 +34,8 @@ from typing import Any, Callable, Iterator
 import jax
 import jax.numpy as jnp
 
+from jdl.train._population import select_members
+
 NONFINITE = ("stop", "skip", "ignore")
 
 
@@ -41,18 +43,6 @@ def check_on_nonfinite(value: str) -> str:
     if value not in NONFINITE:
         raise ValueError(f"on_nonfinite: expected one of {NONFINITE}, got {value!r}")
     return value
-
-
-def where_tree(keep: jax.Array, new: Any, old: Any) -> Any:
-    """`new` where the scalar `keep` is true, else `old`, leaf by leaf (typed keys included)."""
-
-    def pick(a, b):
-        if jnp.issubdtype(a.dtype, jax.dtypes.prng_key):
-            data = jnp.where(keep, jax.random.key_data(a), jax.random.key_data(b))
-            return jax.random.wrap_key_data(data, impl=jax.random.key_impl(a))
-        return jnp.where(keep, a, b)
-
-    return jax.tree.map(pick, new, old)
 
 
 def guard_step(step_fn: Callable, on_nonfinite: str) -> Callable:
@@ -71,7 +61,7 @@ def guard_step(step_fn: Callable, on_nonfinite: str) -> Callable:
         if on_nonfinite != "skip":
             return (new, bad), logs
         finite = jnp.isfinite(logs["loss"])
-        return (where_tree(finite, new, ts)._replace(step=new.step), bad | ~finite), logs
+        return (select_members(finite, new, ts)._replace(step=new.step), bad | ~finite), logs
 
     return guarded
 
@@ -80,7 +70,7 @@ def freeze_if_nonfinite(old: Any, new: Any, logs: dict, bad: jax.Array):
     """"stop" for one chunk: `new` if every loss of the chunk is finite and nothing failed
     before, else `old` (the state before the chunk); `bad` records the failure."""
     finite = jnp.all(jnp.isfinite(logs["loss"]))
-    return where_tree(finite & ~bad, new, old), bad | ~finite
+    return select_members(finite & ~bad, new, old), bad | ~finite
 
 
 def replay_until_nonfinite(one_step: Callable, ts: Any, xs: Any, ys: Any) -> Any:
@@ -102,6 +92,7 @@ class RunProgress:
 
     def __init__(self, ts: Any):
         self.ts = ts
+        self.bad = jnp.zeros(jnp.shape(ts.step), bool)   # a loss was not finite (per member)
         self.stop_requested = False   # set by the first Ctrl-C
         self.stopped_by: str | None = None
 
