@@ -40,8 +40,11 @@ venv: $(STAMP)
 which-python:
 	@echo $(PYTHON)
 
-# Debian's dataset-fashion-mnist puts the IDX files in $(FASHION_DIR). Install it when we are
-# root with apt-get; otherwise explain. Without the files the demo trains on sklearn's digits.
+# Debian's dataset-fashion-mnist puts the IDX files in $(FASHION_DIR); the word lists (w*) and
+# fortunes give the text tasks of the sequence models (/usr/share/dict, /usr/share/games/fortunes).
+# Install what is missing when we are root with apt-get; otherwise explain. Without
+# Fashion-MNIST the demo trains on sklearn's digits.
+TEXT_PACKAGES := wamerican wngerman wfrench witalian wspanish wdutch fortunes
 data:
 	@if [ -d "$(FASHION_DIR)" ] || { [ -n "$$JDL_DATA_DIR" ] && [ -d "$$JDL_DATA_DIR/fashion-mnist" ]; }; then \
 		echo "Fashion-MNIST: found"; \
@@ -54,6 +57,16 @@ data:
 		echo "Fashion-MNIST not found. Install it with 'sudo apt-get install dataset-fashion-mnist'"; \
 		echo "or put the four IDX files (train-images-idx3-ubyte.gz, ...) in \$$JDL_DATA_DIR/fashion-mnist."; \
 		echo "Meanwhile the demo trains on scikit-learn's bundled digits dataset."; \
+	fi
+	@if [ -f /usr/share/dict/ngerman ] && [ -f /usr/share/games/fortunes/fortunes ]; then \
+		echo "word lists and fortunes: found"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "word lists and fortunes: installing $(TEXT_PACKAGES)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(TEXT_PACKAGES) >/dev/null 2>&1 || \
+		echo "word lists and fortunes: apt-get failed (only the sequence-model experiments need them)"; \
+	else \
+		echo "Text corpora not found (only the sequence-model experiments need them): install them"; \
+		echo "with 'sudo apt-get install $(TEXT_PACKAGES)', or copy them to \$$JDL_DATA_DIR/dict and \$$JDL_DATA_DIR/fortunes."; \
 	fi
 
 demo: venv data

@@ -86,7 +86,8 @@ def run(activation, args, train_data, val_data, test_data):
     t0 = time.perf_counter()
     ts, history = train.fit(ts, train_step, train_data, epochs=args.epochs,
                             batch_size=args.batch_size, val_data=val_data, eval_step=eval_step,
-                            verbose=args.verbose)
+                            verbose=args.verbose,
+                            steps_per_call=1 if args.quick else 4)  # quick: a smaller compile
     seconds = time.perf_counter() - t0
     trained = probe(ts, x_probe, y_probe)
     test = train.evaluate(ts, eval_step, test_data)

@@ -1,8 +1,9 @@
 """Argument checks shared by `jdl.losses` and `jdl.metrics`: dtype and shape checks at trace time,
-value checks when the values are concrete, and the NaN masks used when they are traced.
+value checks when the values are concrete, and the NaN masks used when they are traced; and the
+PRNG-key check of the functions that take a `key` (augmentation, weight noise, random search).
 
-Public so that both packages (and a user writing a loss of their own) check arguments the same
-way and raise the same messages: each names the argument, what was expected and what came."""
+Public so that every package (and a user writing a loss of their own) checks arguments the same
+way and raises the same messages: each names the argument, what was expected and what came."""
 from __future__ import annotations
 
 import jax
@@ -115,3 +116,15 @@ def check_sign(c: Array, name: str = "c") -> None:
 
 def nan_where_invalid(loss: Array, valid: Array) -> Array:
     return jnp.where(valid, loss, jnp.nan)
+
+
+def check_key(key, name: str = "key") -> None:
+    """Raise TypeError unless `key` is one PRNG key: a typed `jax.random.key(seed)` or a legacy
+    uint32 `jax.random.PRNGKey(seed)`, concrete or traced (so the check also works under jit)."""
+    if isinstance(key, jax.Array):
+        if jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.ndim == 0:
+            return
+        if key.dtype == jnp.uint32 and key.shape == (2,):
+            return
+    got = f"{key.dtype} of shape {key.shape}" if hasattr(key, "dtype") else type(key).__name__
+    raise TypeError(f"{name}: expected one PRNG key from jax.random.key(seed), got {got}")

@@ -18,18 +18,21 @@ so jdl keeps them here, in the open:
 - At most `max_size` programs are kept (256 by default), the least recently used dropped first.
   A kept program holds its pieces alive (a model's functions, not its parameters: parameters are
   always arguments, never baked in). `clear()` empties the cache, e.g. between experiments of a
-  long notebook, and `set_max_size(0)` turns caching off.
+  long notebook, and `set_max_size(0)` turns caching off; inside `with disabled():` every
+  program is built anew (the key-reuse check `jdl.nn.check_keys()` needs a fresh trace).
 """
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
-from typing import Callable, NamedTuple, TypeVar
+from typing import Callable, Iterator, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
 _programs: OrderedDict = OrderedDict()
 _max_size = 256
 _counts = {"hits": 0, "misses": 0, "uncached": 0}
+_disabled = [0]   # depth of nested `disabled()` blocks
 
 
 class CacheInfo(NamedTuple):
@@ -47,6 +50,8 @@ def cached(key: tuple, build: Callable[[], T]) -> T:
     if not isinstance(key, tuple) or not key or not isinstance(key[0], str):
         raise TypeError(f"key: expected a tuple whose first item names the program kind, "
                         f"got {key!r}")
+    if _disabled[0]:
+        return build()
     try:
         program = _programs.get(key)
     except TypeError:   # an unhashable piece: build without caching
@@ -63,6 +68,17 @@ def cached(key: tuple, build: Callable[[], T]) -> T:
         while len(_programs) > _max_size:
             _programs.popitem(last=False)
     return program
+
+
+@contextlib.contextmanager
+def disabled() -> Iterator[None]:
+    """Inside this block `cached` builds every program anew and stores nothing. Used by
+    `jdl.nn.check_keys()`, whose check runs while JAX traces a newly built program."""
+    _disabled[0] += 1
+    try:
+        yield
+    finally:
+        _disabled[0] -= 1
 
 
 def clear() -> None:

@@ -46,7 +46,8 @@ _NUMBER = (int, float)
 
 def _check_lr(fn: str, lr: Any, name: str = "lr") -> None:
     """Positive number or schedule; arrays (e.g. from `optax.inject_hyperparams`) pass."""
-    if isinstance(lr, bool) or lr is None:
+    if isinstance(lr, bool) or not (isinstance(lr, _NUMBER) or callable(lr)
+                                    or hasattr(lr, "dtype")):
         raise TypeError(f"{fn}: expected {name} to be a positive number or a schedule "
                         f"count -> {name}, got {lr!r}")
     if isinstance(lr, _NUMBER) and not lr > 0:

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import optax
 
 from jdl import nn
+from jdl.checks import check_key
 from jdl.nn import Layer
 from jdl.paths import Selector, check_matches, mask, path_str, select, weights_only
 
@@ -237,6 +238,7 @@ def add_weight_noise(params: Any, key: jax.Array, std: float,
     the same noise. Unselected tensors (default: everything but the weights "w") are returned
     unchanged. Differentiable in `params` (the noise is additive).
     """
+    check_key(key)
     if isinstance(std, _NUMBER):
         _check_coef("add_weight_noise", "std", std)
         if std == 0:

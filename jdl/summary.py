@@ -177,7 +177,13 @@ def summary(model: Layer, input_shape: Sequence[int], *, max_depth: int | None =
       A `Summary`: `rows` of `Row(path, kind, output_shape, params, state, macs, depth)`, and
       `total_params`, `total_state`, `total_macs`, `param_bytes`.
     """
-    shape = tuple(int(d) for d in input_shape)
+    if not isinstance(model, Layer):
+        raise TypeError(f"summary: expected model to be a jdl.nn.Layer, got {type(model).__name__}")
+    try:
+        shape = tuple(int(d) for d in input_shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"summary: expected input_shape to be a sequence of ints with the batch "
+                         f"axis first, got {input_shape!r}") from None
     if max_depth is not None and max_depth < 1:
         raise ValueError(f"summary: expected max_depth >= 1 or None, got {max_depth!r}")
     rows: list[Row] = []

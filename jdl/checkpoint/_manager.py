@@ -149,7 +149,7 @@ class CheckpointManager:
             if (step_dir / MANIFEST).is_file() and not overwrite:
                 raise ValueError(f"save: step {step} is already saved in {self.directory} "
                                  f"(pass overwrite=True to replace it)")
-            mngr.delete(step)                      # incomplete leftover, or overwrite
+            self._delete(mngr, step)               # incomplete leftover, or overwrite
         storable = keys_to_data(ts)
         if not mngr.save(step, args=_orbax_module().args.StandardSave(storable), force=True):
             raise RuntimeError(f"save: Orbax declined to save step {step} in {self.directory}")
@@ -169,7 +169,17 @@ class CheckpointManager:
             keep.add(best)
         for s in mngr.all_steps():
             if s not in keep:
-                mngr.delete(s)
+                self._delete(mngr, s)
+
+    def _delete(self, mngr: ocp.CheckpointManager, step: int) -> None:
+        """Drop a step so that no moment of the deletion leaves a broken step that counts:
+        the manifest goes first (the step stops counting), then Orbax removes the files. A
+        crash in between leaves an uncounted leftover that the next save removes. (Found by
+        experiments/soak_resume.py: a SIGKILL inside Orbax's delete left a step with its
+        manifest but without some of its files.)"""
+        if jax.process_index() == 0:
+            (self.directory / str(step) / MANIFEST).unlink(missing_ok=True)
+        mngr.delete(step)
 
     def restore(self, target: Any, step: int | None = None, *, verify: bool = True) -> Any:
         """Restore `step` (default: the latest) into the structure of `target`.

@@ -3,7 +3,10 @@
 Orbax writes a step atomically but does not checksum it: a flipped bit in a data file
 restores silently as a wrong number. After Orbax has finished a step, jdl hashes every file
 of the step directory into `<step>/jdl_manifest.json` (written atomically, last, so a step
-with a manifest is a complete step) and checks the hashes before any restore.
+with a manifest is a complete step) and checks the hashes before any restore. The manifest
+carries the sha256 of its own content too (`self_sha256`, from version 2), so a changed byte in
+it (a saved metric, the step, the tree) is refused rather than read as another value; version 1
+manifests, written before that field existed, are still read.
 """
 from __future__ import annotations
 
@@ -17,7 +20,9 @@ from jdl.io import write_json
 
 MANIFEST = "jdl_manifest.json"
 FORMAT = "jdl-checkpoint"
-VERSION = 1
+VERSION = 2
+READABLE_VERSIONS = (1, 2)
+SELF_DIGEST = "self_sha256"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -40,11 +45,19 @@ def _files(step_dir: Path) -> list[str]:
     return sorted(out)
 
 
+def _content_digest(manifest: dict[str, Any]) -> str:
+    """sha256 of the manifest's fields other than the digest itself, as canonical JSON."""
+    fields = {k: v for k, v in manifest.items() if k != SELF_DIGEST}
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def write_manifest(step_dir: Path, step: int, metrics: dict[str, float], tree: dict) -> None:
     """Hash every file of the finished step directory and write the manifest atomically."""
     files = {rel: sha256_file(step_dir / rel) for rel in _files(step_dir)}
-    write_json(step_dir / MANIFEST, {"format": FORMAT, "version": VERSION, "step": step,
-                                     "metrics": metrics, "tree": tree, "files": files})
+    manifest = {"format": FORMAT, "version": VERSION, "step": step, "metrics": metrics,
+                "tree": tree, "files": files}
+    write_json(step_dir / MANIFEST, {**manifest, SELF_DIGEST: _content_digest(manifest)})
 
 
 def read_manifest(step_dir: Path) -> dict[str, Any]:
@@ -55,14 +68,18 @@ def read_manifest(step_dir: Path) -> dict[str, Any]:
                          f"(expected a manifest written after the data)")
     try:
         manifest = json.loads(path.read_bytes().decode("utf-8"))
-        ok = (manifest["format"], manifest["version"]) == (FORMAT, VERSION)
+        ok = manifest["format"] == FORMAT and manifest["version"] in READABLE_VERSIONS
         ok = ok and all(isinstance(manifest[k], dict) for k in ("metrics", "tree", "files"))
     except (ValueError, KeyError, TypeError) as e:
         raise ValueError(f"checkpoint manifest {path} is unreadable: {e}") from None
     if not ok:
-        raise ValueError(f"checkpoint manifest {path}: expected format {FORMAT!r} version "
-                         f"{VERSION}, received {manifest.get('format')!r} version "
+        raise ValueError(f"checkpoint manifest {path}: expected format {FORMAT!r} version in "
+                         f"{READABLE_VERSIONS}, received {manifest.get('format')!r} version "
                          f"{manifest.get('version')!r}")
+    if manifest["version"] >= 2 and manifest.get(SELF_DIGEST) != _content_digest(manifest):
+        raise ValueError(f"checkpoint manifest {path} is corrupted: the sha256 of its content "
+                         f"differs from its {SELF_DIGEST} (expected {manifest.get(SELF_DIGEST)}, "
+                         f"received {_content_digest(manifest)})")
     return manifest
 
 

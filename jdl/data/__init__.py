@@ -1,7 +1,8 @@
 """jdl.data: datasets on local disk, IDX files, preprocessing, splits, mini-batches in the order
 `fit` uses, and keyed augmentation.
 
-Images are uint8 NHWC (N, H, W, C); labels int32. Nothing is downloaded.
+Images are uint8 NHWC (N, H, W, C); labels int32; text is a list of str, and ids for the
+sequence layers come from a `Vocabulary` (padding id 0). Nothing is downloaded.
 """
 from jdl.data._augment import IMAGENET_PCA as IMAGENET_PCA
 from jdl.data._augment import additive_noise as additive_noise
@@ -22,6 +23,11 @@ from jdl.data._batching import batches as batches
 from jdl.data._batching import num_batches as num_batches
 from jdl.data._order import epoch_order as epoch_order
 from jdl.data._order import shuffle_key as shuffle_key
+from jdl.data._corpora import FORTUNE_FILES as FORTUNE_FILES
+from jdl.data._corpora import WORD_LISTS as WORD_LISTS
+from jdl.data._corpora import fortunes as fortunes
+from jdl.data._corpora import in_test_split as in_test_split
+from jdl.data._corpora import word_languages as word_languages
 from jdl.data._datasets import CLASS_NAMES as CLASS_NAMES
 from jdl.data._datasets import DATASETS as DATASETS
 from jdl.data._datasets import available as available
@@ -38,6 +44,9 @@ from jdl.data._splits import permutation as permutation
 from jdl.data._splits import shuffle as shuffle
 from jdl.data._splits import split as split
 from jdl.data._splits import train_val_split as train_val_split
+from jdl.data._text import Vocabulary as Vocabulary
+from jdl.data._text import char_vocabulary as char_vocabulary
+from jdl.data._text import length_buckets as length_buckets
 
 __all__ = [
     "read_idx", "write_idx", "IDX_DTYPES",
@@ -48,4 +57,6 @@ __all__ = [
     "random_flip", "random_crop", "translate", "random_translate", "rotate", "random_rotation",
     "random_brightness", "random_contrast", "rgb_pca", "IMAGENET_PCA", "random_rgb_intensity",
     "additive_noise", "compose", "augment", "make_augmentation",
+    "word_languages", "fortunes", "WORD_LISTS", "FORTUNE_FILES", "in_test_split",
+    "Vocabulary", "char_vocabulary", "length_buckets",
 ]

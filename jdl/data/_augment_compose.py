@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import jax
 import jax.numpy as jnp
 
+from jdl.checks import check_key
 from jdl.data._augment import BatchFn, ImageFn
 
 __all__ = ["compose", "augment", "make_augmentation"]
@@ -46,6 +47,7 @@ def augment(key: jax.Array, images: jax.Array, *fns: ImageFn) -> jax.Array:
     `partial(random_crop, padding=4)`. Returns (N, H, W, C). Jittable; the same key gives the
     same batch.
     """
+    check_key(key)
     images = jnp.asarray(images)
     if images.ndim != 4:
         raise ValueError(f"augment: expected images of shape (N, height, width, channels), got "

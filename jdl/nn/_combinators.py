@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 
+from jdl.nn._keys import key_scope
 from jdl.nn._layer import Layer, Shape, as_shape
 
 Child = Layer | tuple[str, Layer]
@@ -90,8 +91,9 @@ def _apply_branches(named, params, state, x, key, train):
     """Apply every child to the same input: `(outputs, new_state)`."""
     outs, new_state = [], {}
     for i, (name, layer) in enumerate(named):
-        y, s = layer.apply(params.get(name, {}), state.get(name, {}), x,
-                           key=_fold(key, i), train=train)
+        with key_scope(name):
+            y, s = layer.apply(params.get(name, {}), state.get(name, {}), x,
+                               key=_fold(key, i), train=train)
         outs.append(y)
         _store(new_state, name, s)
     return outs, new_state
@@ -120,8 +122,9 @@ def serial(*children: Child | Mapping[str, Layer]) -> Layer:
     def apply(params, state, x, *, key=None, train=False):
         new_state = {}
         for i, (name, layer) in enumerate(named):
-            x, s = layer.apply(params.get(name, {}), state.get(name, {}), x,
-                               key=_fold(key, i), train=train)
+            with key_scope(name):
+                x, s = layer.apply(params.get(name, {}), state.get(name, {}), x,
+                                   key=_fold(key, i), train=train)
             _store(new_state, name, s)
         return x, new_state
 

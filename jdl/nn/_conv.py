@@ -32,13 +32,18 @@ def explicit_padding(padding: Padding, in_hw: tuple[int, int], window: tuple[int
         return tuple(lax.padtype_to_pads(in_hw, window, stride, padding.upper()))
     if isinstance(padding, int):
         return ((padding, padding),) * 2
-    padding = tuple(padding)
+    padding = tuple(padding) if isinstance(padding, (tuple, list)) else ()
     if len(padding) == 2 and all(isinstance(p, int) for p in padding):
         return tuple((p, p) for p in padding)
-    if len(padding) == 2 and all(len(p) == 2 for p in padding):
+    if len(padding) == 2 and all(isinstance(p, (tuple, list)) and len(p) == 2 for p in padding):
         return tuple((int(a), int(b)) for a, b in padding)
     raise ValueError(f"{kind}: expected padding 'SAME', 'VALID', an int, (ph, pw) or "
                      f"((top, bottom), (left, right)), got {padding!r}")
+
+
+def check_padding(padding: Padding, kind: str) -> None:
+    """Raise at construction, not at the first `init`, when `padding` has no valid form."""
+    explicit_padding(padding, (1, 1), (1, 1), (1, 1), kind)
 
 
 def output_size(size: int, window: int, stride: int, pads: tuple[int, int]) -> int:
@@ -72,6 +77,7 @@ def Conv(features: int, kernel_size: int | Sequence[int], stride: int | Sequence
         raise ValueError(f"Conv: expected features to be a positive int, got {features!r}")
     if features % groups:
         raise ValueError(f"Conv: features (={features}) must be divisible by groups (={groups})")
+    check_padding(padding, "Conv")
     w_init = initializers.get(w_init)
     window = tuple((k - 1) * d + 1 for k, d in zip((kh, kw), dilations))
 

@@ -32,6 +32,10 @@ def Dense(features: int, *, use_bias: bool = True, w_init="lecun",
         return shape[:-1] + (features,), params, {}
 
     def apply(params, state, x, *, key=None, train=False):
+        w_shape = params["w"].shape
+        if jnp.shape(x)[-1:] != w_shape[:1]:
+            raise ValueError(f"Dense: expected x with {w_shape[0]} features on its last axis (the "
+                             f"rows of params['w'] {w_shape}), got shape {jnp.shape(x)}")
         y = jnp.dot(x, params["w"].astype(x.dtype))
         if use_bias:
             y = y + per_channel(params["b"].astype(x.dtype), y.ndim)

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jdl.checks import check_key
+from jdl.nn._keys import note_key
 from jdl.nn._layer import Layer, as_shape
 
 MISSING_KEY = ("Dropout: train=True needs a random key; call "
@@ -48,6 +50,8 @@ def Dropout(rate: float, *, inverted: bool = True, axis_name: str | None = None)
             return (x if inverted else x * jnp.asarray(keep, x.dtype)), state
         if key is None:
             raise ValueError(MISSING_KEY)
+        check_key(key, "Dropout: key")
+        note_key(key, "dropout")
         if axis_name is None:
             mask = jax.random.bernoulli(key, keep, x.shape)
         else:

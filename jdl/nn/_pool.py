@@ -16,7 +16,7 @@ from typing import Sequence
 import jax.numpy as jnp
 from jax import lax
 
-from jdl.nn._conv import Padding, explicit_padding, output_size
+from jdl.nn._conv import Padding, check_padding, explicit_padding, output_size
 from jdl.nn._layer import Layer, as_shape, check_rank, ntuple
 
 _NHWC = "(batch, height, width, channels)"
@@ -25,6 +25,7 @@ _NHWC = "(batch, height, width, channels)"
 def _pool(kind: str, reducer: str, window, stride, padding: Padding) -> Layer:
     win = ntuple(window, 2, "window", kind)
     strides = ntuple(stride if stride is not None else win, 2, "stride", kind)
+    check_padding(padding, kind)
 
     def geometry(shape):
         pads = explicit_padding(padding, shape[1:3], win, strides, kind)
@@ -36,8 +37,8 @@ def _pool(kind: str, reducer: str, window, stride, padding: Padding) -> Layer:
         check_rank(kind, shape, 4, layout=_NHWC)
         pads, out = geometry(shape)
         if min(out) <= 0:
-            raise ValueError(f"{kind}: input {shape} is too small for window {win}, stride "
-                             f"{strides} and padding {pads}")
+            raise ValueError(f"{kind}: expected an input no smaller than window {win} (stride "
+                             f"{strides}, padding {pads}), got input_shape {shape}: too small")
         return (shape[0], *out, shape[3]), {}, {}
 
     def apply(params, state, x, *, key=None, train=False):

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+from jdl.nn._keys import note_key
 from jdl.nn._layer import Layer
 
 EVAL_MODE = "eval_mode"
@@ -62,6 +63,7 @@ def training_transform(model: Layer, transform: Transform, *, name: str = "train
             raise ValueError(f"{name}: train=True needs a random key; call apply(params, state, x,"
                              " key=jax.random.key(seed), train=True), or pass train=False for "
                              "evaluation")
+        note_key(key, name)
         params, x = transform(jax.random.fold_in(key, 1), params, x)
         return model.apply(params, state, x, key=jax.random.fold_in(key, 0), train=True)
 

@@ -44,8 +44,8 @@ def _snapshot(ts: TrainState) -> TrainState:
 
 def _monitored(owner: str, monitor: str, logs: dict):
     if monitor not in logs:
-        raise KeyError(f"{owner}: monitor {monitor!r} is not among the epoch logs {sorted(logs)}; "
-                       "pass val_data (and eval_step) to get val_* metrics")
+        raise ValueError(f"{owner}: expected monitor to be one of the epoch logs {sorted(logs)}, "
+                         f"got {monitor!r}; pass val_data (and eval_step) to get val_* metrics")
     return logs[monitor]
 
 

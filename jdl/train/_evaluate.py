@@ -15,7 +15,7 @@ import numpy as np
 
 from jdl import compile_cache
 from jdl.nn import Layer
-from jdl.train._checks import check_pair, check_positive_int
+from jdl.train._checks import check_model_fits, check_pair, check_positive_int
 from jdl.train._state import TrainState
 
 
@@ -86,6 +86,7 @@ def _forward_program(model: Layer) -> Callable:
 def predict(model: Layer, ts: TrainState, x, *, batch_size: int = 1000) -> jax.Array:
     """The model's outputs on `x` in evaluation mode (`train=False`), computed in batches."""
     batch_size = _batch_size_for(len(x), batch_size, "x")
+    check_model_fits(model, ts, x)
     forward = _forward_program(model)
     outs = [forward(ts.params, ts.state, xb)[:m]
             for (xb,), _, m in padded_batches((x,), batch_size)]

@@ -97,7 +97,7 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
     `exc.history`, since the TrainState passed in was donated.
     """
     x, y, batch_size, steps_per_call = check_training_inputs(
-        train_data, batch_size, val_data, eval_step, steps_per_call)
+        train_data, batch_size, val_data, eval_step, steps_per_call, epochs=epochs)
     on_nonfinite = check_on_nonfinite(on_nonfinite)
     num_batches = len(x) // batch_size
     k = chunk_length(num_batches, steps_per_call)

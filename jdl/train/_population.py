@@ -16,6 +16,7 @@ search on "lots of GPUs"): the same step then runs each device's members there.
 """
 from __future__ import annotations
 
+import operator
 from typing import Callable, Mapping, Sequence
 
 import jax
@@ -135,7 +136,23 @@ def select_members(mask: Array, new, old):
 
 def member(population: TrainState, i: int) -> TrainState:
     """The TrainState of member `i` (a lone-run TrainState)."""
+    n = _members(population, "population")
+    if not isinstance(i, jax.core.Tracer):
+        try:
+            valid = -n <= operator.index(i) < n
+        except TypeError:
+            valid = False
+        if not valid:
+            raise ValueError(f"i: expected a member index in [0, {n}) (or from -{n}), got {i!r}")
     return jax.tree.map(lambda leaf: leaf[i], population)
+
+
+def _members(population: TrainState, name: str) -> int:
+    """The number of members; ValueError naming `name` for a lone-run TrainState."""
+    if jnp.ndim(population.step) != 1:
+        raise ValueError(f"{name}: expected a population (from init_population: a leading member "
+                         f"axis on every leaf), got step of shape {jnp.shape(population.step)}")
+    return int(jnp.shape(population.step)[0])
 
 
 def ensemble_predict(model: Layer, population: TrainState, x: Array,
@@ -144,6 +161,7 @@ def ensemble_predict(model: Layer, population: TrainState, x: Array,
 
     `x: (B, ...)` -> `(B, classes)`; evaluation mode (`train=False`).
     """
+    _members(population, "population")
     outputs = jax.vmap(lambda p, s: model.apply(p, s, x, train=False)[0])(
         population.params, population.state)
     return jnp.mean(combine(outputs), axis=0)

@@ -80,7 +80,7 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
     """
     n_members = _population_size(pop)
     x, y, batch_size, steps_per_call = check_training_inputs(
-        train_data, batch_size, val_data, eval_step, steps_per_call)
+        train_data, batch_size, val_data, eval_step, steps_per_call, epochs=epochs)
     if patience is not None and monitor.startswith("val_") and val_data is None:
         raise ValueError(f"monitor: {monitor!r} needs val_data and eval_step, got val_data=None")
     stopping = MemberEarlyStopping(n_members, monitor, patience, min_delta=min_delta, mode=mode,

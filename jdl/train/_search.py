@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 
+from jdl.checks import check_key
 from jdl.train._improvement import Improvement
 
 
@@ -51,6 +52,7 @@ def random_search(key: jax.Array, n: int, **spaces: tuple) -> dict[str, np.ndarr
     Each name draws from its own sub-key (`fold_in(key, position)`), so adding a name at the end
     leaves the draws of the others unchanged.
     """
+    check_key(key)
     if not isinstance(n, int) or n < 1:
         raise ValueError(f"n: expected a positive int (members), got {n!r}")
     if not spaces:
@@ -81,7 +83,8 @@ def random_search(key: jax.Array, n: int, **spaces: tuple) -> dict[str, np.ndarr
 def best_member(history: Mapping[str, np.ndarray], monitor: str = "val_loss", mode: str = "auto") -> int:
     """Index of the member with the best `monitor` value over all its epochs (NaN never wins)."""
     if monitor not in history:
-        raise KeyError(f"monitor: {monitor!r} is not in the history {sorted(history)}")
+        raise ValueError(f"monitor: expected one of the history's metrics {sorted(history)}, "
+                         f"got {monitor!r}")
     rule = Improvement.of(monitor, mode)
     best = int(rule.best_index(rule.best_value(history[monitor])))
     if best < 0:
@@ -94,7 +97,8 @@ def results_table(history: Mapping[str, np.ndarray], settings: Mapping[str, Any]
     """One row per member: its settings, the best `monitor` value and epoch, the last value of
     every metric, and the epoch it stopped at (None if it ran to the end)."""
     if monitor not in history:
-        raise KeyError(f"monitor: {monitor!r} is not in the history {sorted(history)}")
+        raise ValueError(f"monitor: expected one of the history's metrics {sorted(history)}, "
+                         f"got {monitor!r}")
     values = np.asarray(history[monitor], np.float64)
     best_epochs = Improvement.of(monitor, mode).best_index(values)
     active = np.asarray(history.get("active", np.ones_like(values, bool)), bool)

@@ -32,6 +32,24 @@ def _weighted_mean(values: jax.Array, weights: jax.Array | None) -> jax.Array:
     return jnp.sum(weighted) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
+def check_step_arguments(model, optimizer, loss_fn, metrics) -> dict:
+    """TypeError naming the argument when a step is built from something that is not a model,
+    an optimizer (None for an eval step), a loss function or a dict of metric functions."""
+    if not (hasattr(model, "init") and hasattr(model, "apply")):
+        raise TypeError(f"model: expected a jdl.nn.Layer (init, apply), got {type(model).__name__}")
+    if optimizer is not None and not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+        raise TypeError(f"optimizer: expected an optax.GradientTransformation, got "
+                        f"{type(optimizer).__name__}")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn: expected a function (outputs, targets) -> per-example losses "
+                        f"(jdl.losses.get turns a name into one), got {loss_fn!r}")
+    metrics = metrics or {}
+    if not isinstance(metrics, Mapping) or not all(callable(f) for f in metrics.values()):
+        raise TypeError(f"metrics: expected a dict {{name: function (outputs, targets) -> "
+                        f"per-example values}}, got {metrics!r}")
+    return dict(metrics)
+
+
 def cast_floating(tree, dtype):
     """`tree` with every floating-point leaf cast to `dtype` (ints and keys untouched)."""
     if dtype is None:
@@ -82,7 +100,7 @@ def train_step_function(model: Layer, optimizer: optax.GradientTransformation, l
                         compute_dtype=None, reduce: Callable = lambda tree: tree) -> Callable:
     """The pure train step of `make_train_step`; `reduce` is applied to the gradients and to the
     logs before they are used (`lax.pmean` over devices in `make_pmap_train_step`)."""
-    metrics = dict(metrics or {})
+    metrics = check_step_arguments(model, optimizer, loss_fn, metrics)
 
     def objective(params, state, x, y, key):
         outputs, new_state = _forward(model, params, state, x, key, True, compute_dtype)
@@ -112,7 +130,7 @@ def make_eval_step(model: Layer, loss_fn: LossFn, *, metrics: Metrics | None = N
     weighted means over the batch; `weights` (batch,) of 0/1 lets a padded last batch count
     only its real rows (`evaluate` uses this, so the eval step compiles once).
     """
-    metrics = dict(metrics or {})
+    metrics = check_step_arguments(model, None, loss_fn, metrics)
 
     def eval_step(ts: TrainState, batch) -> dict:
         x, y = batch[0], batch[1]

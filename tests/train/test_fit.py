@@ -231,7 +231,8 @@ def test_early_stopping_modes_and_errors():
         EarlyStopping(patience=-1)
     es = EarlyStopping()
     es.on_train_begin(None)
-    with pytest.raises(KeyError, match=r"monitor 'val_loss' is not among the epoch logs"):
+    with pytest.raises(ValueError, match=r"expected monitor to be one of the epoch logs .*, "
+                                          r"got 'val_loss'"):
         es.on_epoch_end(0, {"loss": 1.0, "epoch_time": 0.1}, None)
     # min_delta: a gain smaller than it is no improvement; max mode for accuracies
     acc = EarlyStopping("val_accuracy", patience=0, min_delta=0.05, restore_best=False)
