@@ -11,6 +11,13 @@ class / feature axes and **never over the batch**, so a train step chooses the r
 * class losses (``categorical_cross_entropy``, ``softmax_cross_entropy``, ``multiclass_max_margin``,
   ...): logits ``(..., K)`` with classes on the last axis; the result is ``logits.shape[:-1]``,
   i.e. ``(batch,)`` for ``(batch, K)`` logits (``(batch, T)`` for per-token sequence logits).
+* the sequence loss ``sequence_softmax_cross_entropy``: logits ``(batch, T, V)`` (or the pair
+  ``(logits, lengths)`` of a recurrent model) and integer targets ``(batch, T)`` -> ``(batch,)``,
+  the mean over each sequence's real (non-padding) target steps.
+* the generative losses (``sum_squared_error``, ``gaussian_nll``, ``vae_loss``, the GAN
+  losses) sum over all trailing axes (all pixels) like the elementwise ones; ``gaussian_kl``
+  takes the encoder's ``(batch, latent)`` mean and log-variance; ``vae_loss`` takes the VAE's
+  outputs ``(reconstruction, mean, log_var[, decoder_log_var])`` and the clean input.
 
 Loo's quadratic cost ``C = 1/2n sum_i ||y_i - a_i||^2`` is ``reduce(quadratic(a, y))``;
 Salakhutdinov's empirical risk is ``reduce(loss(...)) + lambda * regularizer``.
@@ -46,6 +53,12 @@ from jdl.losses._binary import sigmoid_binary_cross_entropy as sigmoid_binary_cr
 from jdl.losses._combine import get as get
 from jdl.losses._combine import multi_task as multi_task
 from jdl.losses._combine import reduce as reduce
+from jdl.losses._generative import gan_discriminator_loss as gan_discriminator_loss
+from jdl.losses._generative import gan_generator_loss as gan_generator_loss
+from jdl.losses._generative import gaussian_kl as gaussian_kl
+from jdl.losses._generative import gaussian_nll as gaussian_nll
+from jdl.losses._generative import sum_squared_error as sum_squared_error
+from jdl.losses._generative import vae_loss as vae_loss
 from jdl.losses._multiclass import categorical_cross_entropy as categorical_cross_entropy
 from jdl.losses._multiclass import (
     categorical_cross_entropy_from_probs as categorical_cross_entropy_from_probs,
@@ -55,6 +68,7 @@ from jdl.losses._multiclass import nll_from_log_probs as nll_from_log_probs
 from jdl.losses._multiclass import softmax_cross_entropy as softmax_cross_entropy
 from jdl.losses._regression import mean_squared_error as mean_squared_error
 from jdl.losses._regression import quadratic as quadratic
+from jdl.losses._sequence import sequence_softmax_cross_entropy as sequence_softmax_cross_entropy
 
 __all__ = [
     "reduce",
@@ -63,5 +77,8 @@ __all__ = [
     "categorical_cross_entropy", "categorical_cross_entropy_from_probs",
     "softmax_cross_entropy", "nll_from_log_probs",
     "log_loss", "hinge", "multiclass_max_margin",
+    "sequence_softmax_cross_entropy",
+    "sum_squared_error", "gaussian_nll", "gaussian_kl", "vae_loss",
+    "gan_discriminator_loss", "gan_generator_loss",
     "multi_task", "get",
 ]

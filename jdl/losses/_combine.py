@@ -17,6 +17,7 @@ from jdl.losses._binary import (
     log_loss,
     sigmoid_binary_cross_entropy,
 )
+from jdl.losses._generative import gaussian_nll, sum_squared_error
 from jdl.losses._multiclass import (
     categorical_cross_entropy,
     categorical_cross_entropy_from_probs,
@@ -25,6 +26,7 @@ from jdl.losses._multiclass import (
     nll_from_log_probs,
 )
 from jdl.losses._regression import mean_squared_error, quadratic
+from jdl.losses._sequence import sequence_softmax_cross_entropy
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -127,6 +129,9 @@ _BY_NAME: dict[str, Callable[..., Array]] = {
     "log_softmax_loss": softmax_cross_entropy, "nll_from_log_probs": nll_from_log_probs,
     "log_loss": log_loss, "hinge": hinge, "multiclass_max_margin": multiclass_max_margin,
     "max_margin": multiclass_max_margin,
+    "sequence_softmax_cross_entropy": sequence_softmax_cross_entropy,
+    "sum_squared_error": sum_squared_error, "sse": sum_squared_error,
+    "gaussian_nll": gaussian_nll,
 }
 
 

@@ -17,6 +17,14 @@ from jdl.train._distributed import initialize_from_args as initialize_from_args
 from jdl.train._evaluate import evaluate as evaluate
 from jdl.train._evaluate import evaluate_population as evaluate_population
 from jdl.train._evaluate import predict as predict
+from jdl.train._gan import GANState as GANState
+from jdl.train._gan import SampleGrid as SampleGrid
+from jdl.train._gan import discriminator_step as discriminator_step
+from jdl.train._gan import generate as generate
+from jdl.train._gan import generator_step as generator_step
+from jdl.train._gan import init_gan_state as init_gan_state
+from jdl.train._gan import make_gan_step as make_gan_step
+from jdl.train._gan import noise as gan_noise
 from jdl.train._loop import fit as fit
 from jdl.train._parallel import local as local
 from jdl.train._parallel import make_mesh as make_mesh
@@ -53,6 +61,8 @@ __all__ = [
     "shard_population", "population_mesh",
     "fit_population", "evaluate_population", "grid", "random_search", "results_table",
     "format_table", "best_member",
+    "GANState", "init_gan_state", "make_gan_step", "discriminator_step", "generator_step",
+    "gan_noise", "generate", "SampleGrid",
     "make_mesh", "replicate", "local",
     "add_distributed_arguments", "initialize_distributed", "initialize_from_args", "make_pmap_train_step", "stack_replicas", "unreplicate",
 ]
