@@ -1,4 +1,4 @@
-"""GPU benchmarks (issue 5): ResNet-50 throughput and MFU, and Loo's CPU-vs-GPU table.
+"""GPU benchmarks: ResNet-50 throughput and MFU, and Loo's CPU-vs-GPU table.
 
     python experiments/benchmarks/gpu.py [--quick] [--out results/benchmarks_gpu]
 
