@@ -11,6 +11,10 @@ Computations (pure JAX, no matplotlib; jittable, any jdl model and `nn.cut` laye
 Pictures (matplotlib with the Agg backend, imported on first use; each writes a PNG atomically
 and returns its path): plot_history, plot_filters, plot_feature_maps, plot_saliency,
 plot_images, plot_confusion_matrix, and save_figure for figures of your own.
+
+Autoencoders and generative models (chapter 9; each returns a matplotlib Figure and, given a
+path, writes the PNG): sample_grid, reconstruction_pairs, latent_scatter, latent_interpolation,
+denoising_triplets.
 """
 from jdl.viz._class_model import class_model as class_model
 from jdl.viz._confusion import plot_confusion_matrix as plot_confusion_matrix
@@ -19,6 +23,11 @@ from jdl.viz._figure import pyplot as pyplot
 from jdl.viz._figure import save_figure as save_figure
 from jdl.viz._filters import plot_feature_maps as plot_feature_maps
 from jdl.viz._filters import plot_filters as plot_filters
+from jdl.viz._generative import denoising_triplets as denoising_triplets
+from jdl.viz._generative import latent_interpolation as latent_interpolation
+from jdl.viz._generative import latent_scatter as latent_scatter
+from jdl.viz._generative import reconstruction_pairs as reconstruction_pairs
+from jdl.viz._generative import sample_grid as sample_grid
 from jdl.viz._history import plot_history as plot_history
 from jdl.viz._images import plot_images as plot_images
 from jdl.viz._images import plot_saliency as plot_saliency
@@ -34,4 +43,6 @@ __all__ = [
     "gram_matrix", "content_loss", "style_loss", "total_variation", "style_transfer",
     "save_figure", "plot_history", "plot_filters", "plot_feature_maps", "plot_saliency",
     "plot_images", "plot_confusion_matrix", "pyplot",
+    "sample_grid", "reconstruction_pairs", "latent_scatter", "latent_interpolation",
+    "denoising_triplets",
 ]
