@@ -1,10 +1,12 @@
 """Fixtures shared by the experiment tests: load a script from experiments/, read strict JSON,
-and a small synthetic Fashion-MNIST in the real IDX format for every `--quick` run.
+and small synthetic data for every `--quick` run: a Fashion-MNIST in the real IDX format, word
+lists in `$JDL_DATA_DIR/dict` and fortune files in `$JDL_DATA_DIR/fortunes`.
 
-Why synthetic: the quick runs test the scripts' plumbing, not Fashion-MNIST, and must pass on
-a machine without Debian's `dataset-fashion-mnist` (a fresh CI box) and give the same numbers
-on every machine. The four files are written once per test session (per xdist worker) with
-`jdl.data.write_idx` and found through `$JDL_DATA_DIR`, exactly as a user's copy would be.
+Why synthetic: the quick runs test the scripts' plumbing, not the data, and must pass on a
+machine without Debian's `dataset-fashion-mnist`, word lists (`wamerican`, ...) or `fortunes`
+(a fresh CI box) and give the same numbers on every machine. The files are written once per
+test session (per xdist worker) and found through `$JDL_DATA_DIR`, exactly as a user's copy
+would be.
 """
 import importlib.util
 import json
@@ -14,7 +16,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from jdl.data import write_idx
+from jdl.data import FORTUNE_FILES, WORD_LISTS, write_idx
 
 SYNTHETIC_SIZES = {"train": 3000, "t10k": 1000}  # quick modes read at most 800 / 300 of these
 
@@ -75,12 +77,58 @@ def synthetic_fashion_mnist(directory: pathlib.Path, *, seed: int = 0) -> pathli
     return directory
 
 
+# Made-up words: each language has its own letter groups and endings (some shared, as "sch"
+# in German and Dutch), so a quick run learns something and two lists share a few words.
+WORD_PARTS = {
+    "english": (("th", "wh", "sh", "ea", "ow", "ck", "st", "ar"), ("ing", "ly", "ness", "ful")),
+    "german": (("sch", "ei", "au", "ch", "tz", "\u00fc", "st", "ar"), ("ung", "keit", "chen", "lich")),
+    "french": (("eau", "ou", "qu", "oi", "\u00e9", "\u00e7", "ar"), ("ette", "ique", "ment", "eux")),
+    "italian": (("zz", "gli", "cc", "io", "gn", "ia", "ar"), ("etto", "ino", "are", "ione")),
+    "spanish": (("\u00f1", "ll", "rr", "ue", "ie", "j", "ar"), ("ci\u00f3n", "dad", "ado", "ito")),
+    "dutch": (("ij", "oo", "aa", "uu", "sch", "ee", "st"), ("heid", "lijk", "tje", "en")),
+}
+WORDS_PER_LIST = 300
+FORTUNE_WORDS = ("the", "a", "cat", "program", "wise", "man", "never", "computer", "runs",
+                 "sleeps", "says", "tomorrow", "bug", "and", "is", "always", "love", "work")
+
+
+def synthetic_word_lists(directory: pathlib.Path, *, seed: int = 0) -> pathlib.Path:
+    """One UTF-8 file per name of `jdl.data.WORD_LISTS`, WORDS_PER_LIST made-up words each
+    (1 to 3 letter groups, a consonant, an ending), one per line, some capitalized."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for language, filename in WORD_LISTS.items():
+        groups, endings = WORD_PARTS[language]
+        words = set()
+        while len(words) < WORDS_PER_LIST:
+            stem = "".join(rng.choice(groups, rng.integers(1, 4)))
+            words.add(stem + str(rng.choice(list("bdklmnprt"))) + str(rng.choice(endings)))
+        lines = [w.capitalize() if i % 7 == 0 else w for i, w in enumerate(sorted(words))]
+        (directory / filename).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory
+
+
+def synthetic_fortunes(directory: pathlib.Path, *, per_file: int = 30, seed: int = 0
+                       ) -> pathlib.Path:
+    """Every file of `jdl.data.FORTUNE_FILES` with `per_file` made-up sentences (3 to 25
+    words), entries separated by lines holding only "%", as in Debian's `fortunes`."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in FORTUNE_FILES:
+        entries = [" ".join(rng.choice(FORTUNE_WORDS, rng.integers(3, 26))).capitalize() + "."
+                   for _ in range(per_file)]
+        (directory / name).write_text("\n%\n".join(entries) + "\n%\n", encoding="utf-8")
+    return directory
+
+
 @pytest.fixture(scope="session", autouse=True)
 def synthetic_data_dir(tmp_path_factory):
-    """$JDL_DATA_DIR pointing at a synthetic Fashion-MNIST for the whole session (subprocesses
-    started by the tests inherit it)."""
+    """$JDL_DATA_DIR pointing at a synthetic Fashion-MNIST, word lists and fortunes for the
+    whole session (subprocesses started by the tests inherit it)."""
     root = tmp_path_factory.mktemp("jdl-data")
     synthetic_fashion_mnist(root / "fashion-mnist")
+    synthetic_word_lists(root / "dict")
+    synthetic_fortunes(root / "fortunes")
     old = os.environ.get("JDL_DATA_DIR")
     os.environ["JDL_DATA_DIR"] = str(root)
     yield root

@@ -1,0 +1,280 @@
+"""Exploding gradients: a tanh RNN trained with and without gradient clipping, from recurrent
+weights of spectral radius 3 and 1; and whether clipping helps a vanishing gradient.
+
+    python experiments/exploding_gradients.py            # 3 seeds x 6 runs (about a minute)
+    python experiments/exploding_gradients.py --quick    # T = 10, tiny (the tests)
+    python experiments/exploding_gradients.py --clip 0.5 --lr 0.05 --seeds 5
+
+Claim (*Engineering Deep Learning*, "Challenges with RNNs"): "It is possible to solve exploding
+gradient problems using the technique known as gradient clipping. But it is highly challenging
+to deal with vanishing gradients."
+
+Method: `nn.SimpleRNNCell(32)` -> last output -> Dense(1) on the adding problem at T = 50
+(`long_term_dependency.adding_problem`; predicting 1.0 gives MSE 0.167), batch 32, the same
+seeds and batches for every run. Three configurations, each trained without clipping and with
+`optimizers.clip(opt, 1.0)` (`optax.clip_by_global_norm`: g <- g min(1, 1 / ||g||)):
+`radius3_sgd`, W_h orthogonal x 3 (every eigenvalue of modulus 3), plain SGD lr 0.1;
+`radius1_sgd`, the default orthogonal W_h, the same SGD; `radius1_adam`, the default W_h and
+Adam lr 0.003, the setup in which long_term_dependency.py's simple RNN fails at T = 50 (the
+vanishing side). Every step records the global L2 norm of the gradient BEFORE clipping (an
+Optax transformation, `record_gradient_norm`, first in the chain) and skips a step whose loss
+or gradient is not finite (parameters and optimizer state kept). Then the test MSE on 1,000
+sequences and dL/dh_t per step (`long_term_dependency.state_gradient_norms`) before and after.
+
+Writes <out>/metrics.json, table.md, loss.png, grad_norm.png and state_gradients.png.
+"""
+from __future__ import annotations
+
+import functools
+import time
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from _common import finish_figure, parser, save_results, settings, write_table
+from long_term_dependency import (BASELINE_MSE, TOLERANCE, adding_problem, compiler_options,
+                                  init_state, model, squared_error, state_gradient_norms,
+                                  training_batches, windowed)
+
+from jdl import nn, optimizers, train, viz
+
+CONFIGS = {  # name: (scale of the orthogonal W_h, optimizer)
+    "radius3_sgd": (3.0, "sgd"), "radius1_sgd": (1.0, "sgd"), "radius1_adam": (1.0, "adam")}
+
+
+class NormState(NamedTuple):
+    norm: jax.Array    # global L2 norm of the last gradient seen
+    finite: jax.Array  # whether every entry of it was finite
+
+
+def global_norm(tree) -> jax.Array:
+    """||g||_2 over all leaves, scaled by the largest |entry| first, so entries of 1e20 give a
+    finite norm (optax.global_norm squares them to inf in float32)."""
+    leaves = [jnp.ravel(x) for x in jax.tree.leaves(tree)]
+    big = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]))
+    scale = jnp.where(big > 0, big, 1.0)
+    return scale * jnp.sqrt(sum(jnp.sum(jnp.square(x / scale)) for x in leaves))
+
+
+def record_gradient_norm() -> optax.GradientTransformation:
+    """An identity transformation whose state is `NormState` of the gradient it passes on:
+    first in a chain, it records the norm before clipping."""
+    def init(params):
+        return NormState(jnp.zeros((), jnp.float32), jnp.ones((), bool))
+
+    def update(updates, state, params=None):
+        finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(updates)]))
+        return updates, NormState(global_norm(updates), finite)
+
+    return optax.GradientTransformation(init, update)
+
+
+def optimizer(kind: str, args, clip: float | None) -> optax.GradientTransformation:
+    """record_gradient_norm, then SGD (`args.lr`) or Adam (`args.adam_lr`), clipped by the
+    global norm when `clip` is given."""
+    opt = optax.sgd(args.lr) if kind == "sgd" else optax.adam(args.adam_lr)
+    return optax.chain(record_gradient_norm(), optimizers.clip(opt, clip) if clip else opt)
+
+
+def make_program(opt: optax.GradientTransformation, args):
+    """`(ts, xs, ys, probe, test) -> (ts, per-step logs, results)`: dL/dh_t before, the steps
+    (one `lax.scan`; a step whose loss or gradient is not finite is skipped), dL/dh_t and the
+    test MSE after. One compile per optimizer: the initializations share it."""
+    cell = nn.SimpleRNNCell(args.hidden)  # the step does not depend on the initializer
+    net = model(cell)
+    step = train.make_train_step(net, opt, squared_error, jit=False)
+
+    def guarded(ts, batch):
+        new, logs = step(ts, batch)
+        seen = new.opt_state[0]
+        ok = jnp.isfinite(logs["loss"]) & seen.finite
+        keep = lambda a, b: jax.tree.map(lambda x, y: jnp.where(ok, x, y), a, b)  # noqa: E731
+        ts = ts._replace(params=keep(new.params, ts.params),
+                         opt_state=keep(new.opt_state, ts.opt_state), step=new.step)
+        return ts, {"loss": logs["loss"], "grad_norm": seen.norm, "skipped": ~ok}
+
+    def program(ts, xs, ys, probe, test):
+        before = state_gradient_norms(cell, ts.params, *probe)
+        ts, logs = jax.lax.scan(guarded, ts, (xs, ys))
+        errors = net.apply(ts.params, ts.state, test[0])[0][:, 0] - test[1]
+        return ts, logs, {"before": before, "after": state_gradient_norms(cell, ts.params, *probe),
+                          "test_mse": jnp.mean(errors ** 2),
+                          "test_accuracy": jnp.mean(jnp.abs(errors) < TOLERANCE)}
+
+    return jax.jit(program, donate_argnums=0, compiler_options=compiler_options(args.quick))
+
+
+def _num(x, digits: int = 4):
+    """A float for strict JSON: rounded to `digits` significant digits, None if not finite."""
+    x = float(x)
+    return float(f"{x:.{digits}g}") if np.isfinite(x) else None
+
+
+@functools.cache
+def networks(hidden: int) -> dict[float, nn.Layer]:
+    """The model for each W_h scale (built once: each compiles its init once)."""
+    orthogonal = jax.nn.initializers.orthogonal
+    return {scale: model(nn.SimpleRNNCell(hidden, recurrent_init=orthogonal(scale)))
+            for scale in sorted({scale for scale, _ in CONFIGS.values()})}
+
+
+def run_seed(program, net: nn.Layer, opt, clip, seed: int, args, data) -> tuple[dict, dict]:
+    """One run: its JSON record and its per-step arrays (for the plots)."""
+    ts, (xs, ys) = init_state(net, opt, seed, args.quick), data[seed]
+    ts, logs, out = program(ts, xs, ys, *data["probe_test"])
+    logs, out = jax.tree.map(np.asarray, (logs, out))
+    loss, norm, skipped = logs["loss"].astype(np.float64), logs["grad_norm"], logs["skipped"]
+    finite_loss, finite_norm = np.isfinite(loss), np.isfinite(norm)
+    record = {
+        "seed": seed, "test_mse": _num(out["test_mse"]),
+        "test_accuracy": _num(out["test_accuracy"]), "skipped_steps": int(skipped.sum()),
+        "first_skipped_step": int(np.argmax(skipped)) + 1 if skipped.any() else None,
+        "finite_loss_but_nonfinite_gradient": int(np.sum(finite_loss & skipped)),
+        "grad_norm_first_step": _num(norm[0]),
+        "grad_norm_max": _num(np.max(norm[finite_norm])) if finite_norm.any() else None,
+        "nonfinite_grad_norm_steps": int(np.sum(~finite_norm)),
+        "grad_norm_median": _num(np.median(norm)),
+        "clipped_fraction": None if clip is None else _num(np.mean(norm > clip)),
+        "loss_first_step": _num(loss[0]),
+        "loss_max_finite": _num(np.max(loss[finite_loss])) if finite_loss.any() else None,
+        "loss_last_window": _num(np.mean(loss[-args.window:])),
+        "loss_curve": [_num(v) for v in windowed(loss, args.window)],
+        "grad_norm_curve": [_num(v) for v in windowed(np.log10(norm), args.window)],
+        "grad_ratio_first_last_init": _num(out["before"][0] / out["before"][-1]),
+        "grad_ratio_first_last_trained": _num(out["after"][0] / out["after"][-1]),
+        "state_grad_norm_init": [_num(v) for v in out["before"]],
+        "state_grad_norm_trained": [_num(v) for v in out["after"]]}
+    return record, {"loss": loss, "grad_norm": norm}
+
+
+def run_all(args) -> tuple[dict, dict]:
+    """Every (configuration, clipping) pair over the seeds; one compile per optimizer."""
+    rng = np.random.default_rng
+    data = {seed: training_batches(rng([seed, args.length]), args.steps, args.batch_size,
+                                   args.length) for seed in range(args.seed, args.seed + args.seeds)}
+    data["probe_test"] = [adding_problem(rng([k, args.length]), n, args.length)
+                          for k, n in ((10_000, args.probe_size), (20_000, args.test_size))]
+    nets, programs, runs, curves = networks(args.hidden), {}, {}, {}
+    for config, (scale, kind) in CONFIGS.items():
+        for clip in (None, args.clip):
+            name, opt = f"{config}_{'clipped' if clip else 'unclipped'}", optimizer(kind, args, clip)
+            if (kind, clip) not in programs:  # compiled on its first call
+                programs[kind, clip] = make_program(opt, args)
+            program, started, records = programs[kind, clip], time.perf_counter(), []
+            for seed in range(args.seed, args.seed + args.seeds):
+                record, arrays = run_seed(program, nets[scale], opt, clip, seed, args, data)
+                records.append(record)
+                curves.setdefault(name, arrays)  # the first seed's steps, for the plots
+            runs[name] = {"init_scale": scale, "optimizer": kind, "clip": clip, "seeds": records,
+                          "summary": summarize(records),
+                          "seconds": round(time.perf_counter() - started, 1)}
+            s = runs[name]["summary"]
+            print(f"  {name:22s} test MSE {s['test_mse']}  skipped {s['skipped_steps']}  max "
+                  f"grad norm {s['grad_norm_max']}  dL/dh_0 / dL/dh_T-1 {s['grad_ratio_first_last_init']}"
+                  f" -> {s['grad_ratio_first_last_trained']}  ({runs[name]['seconds']} s)", flush=True)
+    return runs, curves
+
+
+def summarize(records: list[dict]) -> dict:
+    """Per run: the values over seeds (lists), since a diverged seed has no mean."""
+    keys = ("test_mse", "test_accuracy", "skipped_steps", "first_skipped_step",
+            "grad_norm_first_step", "grad_norm_max", "clipped_fraction", "loss_last_window",
+            "grad_ratio_first_last_init", "grad_ratio_first_last_trained")
+    return {k: [r[k] for r in records] for k in keys}
+
+
+def _cell(values, fmt: str, none: str = "diverged") -> str:
+    return ", ".join(none if v is None else fmt.format(v) for v in values)
+
+
+def table(runs: dict) -> str:
+    """One row per run, one value per seed in each cell."""
+    rows = ["| run | test MSE | skipped steps (first) | gradient norm at step 1 | max gradient "
+            "norm | steps clipped | train MSE, last 50 steps | dL/dh_0 / dL/dh_T-1 before -> "
+            "after |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in runs.items():
+        s = r["summary"]
+        skipped = ", ".join(f"{n} ({f})" if n else "0" for n, f in
+                            zip(s["skipped_steps"], s["first_skipped_step"]))
+        ratios = ", ".join(f"{_cell([a], '{:.1e}', '-')} -> {_cell([b], '{:.1e}', '-')}"
+                           for a, b in zip(s["grad_ratio_first_last_init"],
+                                           s["grad_ratio_first_last_trained"]))
+        rows.append(f"| {name} | {_cell(s['test_mse'], '{:.3f}')} | {skipped} | "
+                    f"{_cell(s['grad_norm_first_step'], '{:.2g}')} | "
+                    f"{_cell(s['grad_norm_max'], '{:.2g}')} | "
+                    f"{_cell(s['clipped_fraction'], '{:.0%}', '-')} | "
+                    f"{_cell(s['loss_last_window'], '{:.3g}')} | {ratios} |")
+    return "\n".join(rows) + "\n"
+
+
+def plot_steps(curves: dict, key: str, ylabel: str, path, title: str, clip=None):
+    plt = viz.pyplot()
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    for i, (name, arrays) in enumerate(curves.items()):
+        values = np.where(np.isfinite(arrays[key]), arrays[key], np.nan)
+        ax.plot(np.arange(1, len(values) + 1), values, color=f"C{i}", lw=0.8, label=name)
+    if key == "loss":
+        ax.axhline(BASELINE_MSE, color="grey", ls=":", lw=1, label="predict 1.0 (0.167)")
+    if clip is not None:
+        ax.axhline(clip, color="black", ls="--", lw=0.8, label=f"clip threshold {clip:g}")
+    ax.set(xlabel="step", ylabel=ylabel, yscale="log")
+    return finish_figure(fig, path, title, grid=[ax], legend=[ax])
+
+
+def plot_state_gradients(runs: dict, length: int, path):
+    plt = viz.pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, key, when in zip(axes, ("state_grad_norm_init", "state_grad_norm_trained"),
+                             ("at initialization", "after training")):
+        for i, (name, r) in enumerate(runs.items()):
+            values = [np.nan if v is None else v for v in r["seeds"][0][key]]
+            ax.plot(values, color=f"C{i}", label=name)
+        ax.set(title=when, xlabel="step t", ylabel="mean ||dL/dh_t||", yscale="log")
+    return finish_figure(fig, path, f"Gradient reaching each step, T = {length} (first seed)",
+                         grid=axes, legend=axes[:1], title_y=1.02)
+
+
+def parse_args(argv=None):
+    p = parser("exploding_gradients", __doc__.splitlines()[0])
+    p.add_argument("--length", type=int, default=50, help="T of the adding problem")
+    p.add_argument("--hidden", type=int, default=32)
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate")
+    p.add_argument("--adam-lr", type=float, default=3e-3, help="Adam learning rate")
+    p.add_argument("--clip", type=float, default=1.0, help="max global gradient norm")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--test-size", type=int, default=1000)
+    p.add_argument("--probe-size", type=int, default=256, help="sequences for dL/dh_t")
+    p.add_argument("--window", type=int, default=50, help="steps per curve point in the JSON")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.length, args.hidden, args.steps, args.batch_size, args.seeds = 10, 8, 60, 16, 2
+        args.test_size, args.probe_size, args.window = 64, 16, 10
+    if args.length < 2 or args.seeds < 1 or args.clip <= 0 or args.steps < args.window:
+        p.error("expected --length >= 2, --seeds >= 1, --clip > 0 and --steps >= --window")
+    return args
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    started = time.perf_counter()
+    print(f"simple RNN {args.hidden}, adding problem T = {args.length}, SGD lr {args.lr}, batch "
+          f"{args.batch_size}, {args.steps} steps, clip {args.clip}, {args.seeds} seed(s)")
+    runs, curves = run_all(args)
+    metrics = {"task": "adding problem", "length": args.length, "baseline_mse": BASELINE_MSE,
+               "runs": runs, "settings": settings(args)}
+    write_table(args.out, table(runs))
+    plot_steps(curves, "loss", "training MSE", args.out / "loss.png",
+               f"Training MSE per step, T = {args.length} (first seed; gaps: not finite)")
+    plot_steps(curves, "grad_norm", "||gradient||_2 before clipping", args.out / "grad_norm.png",
+               "Global gradient norm per step (first seed)", clip=args.clip)
+    plot_state_gradients(runs, args.length, args.out / "state_gradients.png")
+    save_results(args.out, metrics, started=started)
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
