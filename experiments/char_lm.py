@@ -262,6 +262,7 @@ def main(argv=None) -> dict:
         ts.params, jax.random.fold_in(jax.random.key(args.seed), 1000 + i), t, args.samples)]
         for i, t in enumerate(args.temperatures)}
     result = {"cell": args.cell, "hidden": args.hidden,
+              "parameters": int(sum(a.size for a in jax.tree.leaves(ts.params))),
               "test_bits_per_char": history["test_bits"][-1],
               "unigram_bits_per_char": unigram_bits(train_targets, test[1], vocab.size),
               "test_characters": int((test[1] > 0).sum()),

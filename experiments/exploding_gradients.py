@@ -185,8 +185,8 @@ def summarize(records: list[dict]) -> dict:
     return {k: [r[k] for r in records] for k in keys}
 
 
-def _cell(values, fmt: str, none: str = "diverged") -> str:
-    return ", ".join(none if v is None else fmt.format(v) for v in values)
+def _cell(values, fmt: str, none: str = "diverged") -> str:  # 0: float32 underflow
+    return ", ".join(none if v is None else "0" if v == 0 else fmt.format(v) for v in values)
 
 
 def table(runs: dict) -> str:
@@ -210,13 +210,18 @@ def table(runs: dict) -> str:
 
 
 def plot_steps(curves: dict, key: str, ylabel: str, path, title: str, clip=None):
+    """Per step, one line per run (first seed), log scale; a run whose loss went non-finite
+    says from which step. The loss plot is cut at 100 (a diverged run leaves it upward)."""
     plt = viz.pyplot()
     fig, ax = plt.subplots(figsize=(8, 3.8))
     for i, (name, arrays) in enumerate(curves.items()):
         values = np.where(np.isfinite(arrays[key]), arrays[key], np.nan)
-        ax.plot(np.arange(1, len(values) + 1), values, color=f"C{i}", lw=0.8, label=name)
+        bad = np.flatnonzero(~np.isfinite(arrays["loss"]))
+        label = name + (f" (loss not finite from step {bad[0] + 1})" if bad.size else "")
+        ax.plot(np.arange(1, len(values) + 1), values, color=f"C{i}", lw=0.7, label=label)
     if key == "loss":
         ax.axhline(BASELINE_MSE, color="grey", ls=":", lw=1, label="predict 1.0 (0.167)")
+        ax.set_ylim(1e-3, 1e2)
     if clip is not None:
         ax.axhline(clip, color="black", ls="--", lw=0.8, label=f"clip threshold {clip:g}")
     ax.set(xlabel="step", ylabel=ylabel, yscale="log")

@@ -249,7 +249,7 @@ def plot_state_gradients(cells: dict, length: int, path):
                              ("at initialization", "after training")):
         _lines(ax, cells, key)
         ax.set(title=when, xlabel="step t", yscale="log")
-    axes[0].set_ylabel("mean ||dL/dh_t|| (0: underflow, not drawn)")
+    axes[0].set_ylabel("mean ||dL/dh_t|| (underflow to 0: cut)")
     return finish_figure(fig, path, f"Gradient reaching each step, T = {length}", grid=axes,
                          legend=axes, title_y=1.02)
 

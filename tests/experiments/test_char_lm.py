@@ -27,6 +27,8 @@ def test_json_layout_and_values(outputs):
     assert 0.0 <= m["padding_fraction"]["longest"] <= m["padding_fraction"]["buckets"] < 1.0
     r = m["model"]
     assert r["cell"] == "lstm" and len(r["history"]["test_bits"]) == 1
+    v = len(m["vocabulary"])       # Embedding(V, 8), LSTM(16): 4 blocks of (8 + 16) x 16 + 16, Dense
+    assert r["parameters"] == v * 8 + 4 * ((8 + 16) * 16 + 16) + 16 * v + v
     assert r["test_bits_per_char"] == r["history"]["test_bits"][-1]
     # between a perfect model and a uniform guess over the vocabulary
     assert 0.0 < r["test_bits_per_char"] < math.log2(len(m["vocabulary"])) + 1.0
