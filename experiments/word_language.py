@@ -60,6 +60,7 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.quick:   # one compiled model (the SimpleRNN, with and without masking)
         args.hidden, args.embed, args.epochs, args.batch_size, args.lr = 8, 8, 3, 64, 1e-2
+        args.per_language = min(args.per_language, 300)   # a few hundred words per list
         args.cells = args.cells or ["simple_rnn"]
         args.unmasked = ["simple_rnn"] if args.unmasked is None else args.unmasked
     args.cells = args.cells or list(DEFAULT)
