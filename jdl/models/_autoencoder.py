@@ -220,11 +220,4 @@ def denoising(model: nn.Layer, corruption: str | Callable = "gaussian", level: f
         def corrupt_fn(key, x):
             return corrupt(key, x, corruption, level, low=low, high=high)
 
-    def transform(key, params, x):
-        x_noisy = corrupt_fn(key, x)
-        if jnp.shape(x_noisy) != jnp.shape(x):
-            raise ValueError(f"denoising: expected corruption to keep the input shape "
-                             f"{jnp.shape(x)}, got {jnp.shape(x_noisy)}")
-        return params, x_noisy
-
-    return nn.training_transform(model, transform, name="denoising")
+    return nn.augmenting(model, corrupt_fn, name="denoising", argument="corruption")

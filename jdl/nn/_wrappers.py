@@ -70,7 +70,8 @@ def training_transform(model: Layer, transform: Transform, *, name: str = "train
     return Layer(model.init, apply, model.kind, model.children)
 
 
-def augmenting(model: Layer, augment_fn: Callable[[jax.Array, Any], Any]) -> Layer:
+def augmenting(model: Layer, augment_fn: Callable[[jax.Array, Any], Any], *,
+               name: str = "augmenting", argument: str = "augment_fn") -> Layer:
     """`model` that augments its input while training (data augmentation inside the step):
 
         apply(params, state, x, key=k, train=True)  = model.apply(params, state,
@@ -79,7 +80,8 @@ def augmenting(model: Layer, augment_fn: Callable[[jax.Array, Any], Any]) -> Lay
 
     `augment_fn` is a batch function `(key, x) -> x` of the same shape, e.g.
     `jdl.data.make_augmentation(random_flip, partial(random_translate, max_shift=2))`.
-    Built on `training_transform`: params, state and paths are the model's.
+    Built on `training_transform`: params, state and paths are the model's. `name` and
+    `argument` go into the error messages (`models.denoising` is this wrapper with a corruption).
     """
     _check_model("augmenting", model)
     if not callable(augment_fn):
@@ -89,11 +91,11 @@ def augmenting(model: Layer, augment_fn: Callable[[jax.Array, Any], Any]) -> Lay
     def transform(key, params, x):
         x_aug = augment_fn(key, x)
         if jnp.shape(x_aug) != jnp.shape(x):
-            raise ValueError(f"augmenting: expected augment_fn to keep the input shape "
+            raise ValueError(f"{name}: expected {argument} to keep the input shape "
                              f"{jnp.shape(x)}, got {jnp.shape(x_aug)}")
         return params, x_aug
 
-    return training_transform(model, transform, name="augmenting")
+    return training_transform(model, transform, name=name)
 
 
 def eval_mode(layer: Layer) -> Layer:
