@@ -172,16 +172,19 @@ def _check_halted(plan: EpochPlan, progress: RunProgress, bads: list, batches: l
 def _epoch_means(plan: EpochPlan, chunks: list) -> dict:
     if plan.mesh is not None:
         chunks = parallel.local(chunks)
-    means = {}
+    means, kept = {}, None
+    if "skipped" in chunks[0]:   # "skip": the means leave out the skipped steps
+        kept = ~jnp.concatenate([c["skipped"] for c in chunks], -1)
+        skipped = np.asarray(jnp.sum(~kept, -1))
+        means["skipped_steps"] = int(skipped) if skipped.ndim == 0 else skipped
     for name in chunks[0]:
+        if name == "skipped":
+            continue
         values = jnp.concatenate([c[name] for c in chunks], -1)
-        if plan.on_nonfinite == "skip" and name == "loss":
-            finite = jnp.isfinite(values)
-            skipped = np.asarray(jnp.sum(~finite, -1))
-            means["skipped_steps"] = int(skipped) if skipped.ndim == 0 else skipped
-            values = jnp.where(finite, values, 0.0).sum(-1) / jnp.maximum(finite.sum(-1), 1)
-        else:
+        if kept is None:
             values = jnp.mean(values, -1)
+        else:
+            values = jnp.where(kept, values, 0.0).sum(-1) / jnp.maximum(kept.sum(-1), 1)
         value = np.asarray(values)
         means[name] = float(value) if value.ndim == 0 else value
     return means
@@ -247,7 +250,8 @@ def _one_epoch(run: _Run, progress: RunProgress, epoch: int, history: dict) -> b
 def _stop_message(progress: RunProgress, epoch: int) -> str:
     step = int(jnp.max(progress.ts.step))
     if progress.stopped_by == "nonfinite":
-        return (f"the loss was not finite in epoch {epoch} at step {step + 1}: training stopped "
+        return (f"the loss or the updated state was not finite in epoch {epoch} at step "
+                f"{step + 1}: training stopped "
                 f"and the last finite state (step {step}) is returned; lower the learning rate "
                 "or clip the gradients, or pass on_nonfinite='skip' to skip such steps")
     return (f"training interrupted in epoch {epoch}: the state after the last completed chunk "

@@ -80,9 +80,11 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
         uninterrupted run: the target is `epochs` epochs after the start of the `ts` passed in,
         and shuffling and dropout depend only on (seed, epoch, step). The history of a resumed
         call holds only the epochs it ran; callbacks start afresh.
-      on_nonfinite: what a NaN or infinite loss does: "stop" (default) ends training and
-        returns the last finite state with a message naming the epoch and step; "skip" leaves
-        the state unchanged for that step and trains on (history gains "skipped_steps");
+      on_nonfinite: what a NaN or infinite loss, or an update that makes the state
+        non-finite (a finite loss with an infinite gradient), does: "stop" (default) ends
+        training and returns the last finite state with a message naming the epoch and step;
+        "skip" leaves the state unchanged for that step and trains on (history gains
+        "skipped_steps"; the epoch means leave the skipped steps out);
         "ignore" does not check. The check runs inside the compiled steps: no host sync.
       log: where the epoch lines and messages go.
 

@@ -2,16 +2,20 @@
 that leave the caller with the last completed state.
 
 Non-finite losses (`on_nonfinite` of `fit` and `fit_population`): the check runs inside the
-compiled chunk, on the loss the step already computed, so it costs no host sync per step:
+compiled chunk, on the loss the step already computed and on the state it produced, so it
+costs no host sync per step:
 
-- "stop" (default): a chunk of K steps whose losses are not all finite (NaN or +-Inf) returns
+- "stop" (default): a chunk of K steps whose losses are not all finite (NaN or +-Inf), or whose
+  final state is not (see `state_is_finite`), returns
   the state it started from, and every later chunk keeps it too; the host notices when it next
   waits for a chunk, replays the failed chunk's steps one by one up to the first non-finite
   loss, and returns that last finite state with a message naming the epoch and step. In a
   population only the member that failed freezes (at the start of its failed chunk; no
   replay); the others train on.
-- "skip": a step with a non-finite loss leaves parameters, optimizer and model state unchanged
-  (Optax's `apply_if_finite` rule), the step counter still advances so shuffling and dropout
+- "skip": a step with a non-finite loss, or one whose update would make a parameter, an
+  optimizer moment or a running statistic non-finite (a finite loss can still have an infinite
+  gradient: sqrt at 0), leaves parameters, optimizer and model state unchanged (Optax's
+  `apply_if_finite` rule, which checks the updates), the step counter still advances so shuffling and dropout
   keys stay those of the uninterrupted schedule; the epoch logs count `skipped_steps`.
 - "ignore": no check (the numbers of a run before this guard existed).
 
@@ -45,11 +49,20 @@ def check_on_nonfinite(value: str) -> str:
     return value
 
 
+def state_is_finite(ts: Any) -> jax.Array:
+    """True when every floating-point leaf of `ts` is finite: parameters, model state and
+    optimizer moments (keys and integer counters have nothing to check). One reduction per
+    leaf, so checking it after a step costs far less than the step."""
+    checks = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(ts)
+              if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+    return jnp.all(jnp.stack(checks)) if checks else jnp.array(True)
+
+
 def guard_step(step_fn: Callable, on_nonfinite: str) -> Callable:
     """`((ts, bad), batch) -> ((ts, bad), logs)`: the step, with "skip"'s per-step rule.
 
-    With "skip", a step whose loss is not finite keeps parameters, optimizer and model state
-    (the counter advances) and sets `bad`. Other modes pass the step through: "stop" is
+    With "skip", a step whose loss or resulting state is not finite keeps parameters, optimizer and model state
+    (the counter advances), sets `bad` and logs `skipped` for the step. Other modes pass the step through: "stop" is
     checked once per chunk (`freeze_if_nonfinite`), which compiles about as fast as no check,
     while a select after every step nearly doubled the compile time of a conv net's chunk
     (fashion_cnn, K = 4: 9-10 s against 5.5-6 s on a 2-core CPU).
@@ -60,27 +73,30 @@ def guard_step(step_fn: Callable, on_nonfinite: str) -> Callable:
         new, logs = step_fn(ts, batch)
         if on_nonfinite != "skip":
             return (new, bad), logs
-        finite = jnp.isfinite(logs["loss"])
-        return (select_members(finite, new, ts)._replace(step=new.step), bad | ~finite), logs
+        finite = jnp.isfinite(logs["loss"]) & state_is_finite(new)
+        kept = select_members(finite, new, ts)._replace(step=new.step)
+        return (kept, bad | ~finite), {**logs, "skipped": ~finite}
 
     return guarded
 
 
 def freeze_if_nonfinite(old: Any, new: Any, logs: dict, bad: jax.Array):
     """"stop" for one chunk: `new` if every loss of the chunk is finite and nothing failed
-    before, else `old` (the state before the chunk); `bad` records the failure."""
-    finite = jnp.all(jnp.isfinite(logs["loss"]))
+    before, else `old` (the state before the chunk); `bad` records the failure. A finite loss
+    with an infinite gradient shows up as a non-finite `new`, hence the second check."""
+    finite = jnp.all(jnp.isfinite(logs["loss"])) & state_is_finite(new)
     return select_members(finite & ~bad, new, old), bad | ~finite
 
 
 def replay_until_nonfinite(one_step: Callable, ts: Any, xs: Any, ys: Any) -> Any:
     """From `ts`, the state before a chunk that had a non-finite loss, run that chunk's steps
     one by one (`one_step`: the unguarded one-step chunk program) and return the state just
-    before the first non-finite loss: the last finite state of the run. Only on failure."""
+    before the first non-finite loss or state: the last finite state of the run. Only on
+    failure."""
     for i in range(xs.shape[0]):
         candidate, logs, _ = one_step(jax.tree.map(jnp.copy, ts), xs[i:i + 1], ys[i:i + 1],
                                       jnp.zeros((), bool))
-        if not bool(jnp.all(jnp.isfinite(logs["loss"]))):
+        if not bool(jnp.all(jnp.isfinite(logs["loss"])) & state_is_finite(candidate)):
             break
         ts = candidate
     return ts

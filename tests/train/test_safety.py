@@ -141,6 +141,33 @@ def test_skip_leaves_the_state_unchanged_for_the_bad_step_only():
     chex.assert_trees_all_close(ts.params, ref.params, rtol=1e-6, atol=1e-6)
 
 
+def sqrt_abs_loss(out, y):
+    """sqrt(|out - y|): finite at out == y, but its gradient there is infinite."""
+    return jax.numpy.sqrt(jax.numpy.abs(out[:, 0] - y))
+
+
+@pytest.mark.parametrize("mode", ["stop", "skip"])
+def test_a_finite_loss_with_an_infinite_gradient_is_caught(mode):
+    """A zero-initialised Dense(1) fitted with sqrt(|out - y|) to y = 0: the first loss is 0.0,
+    finite, but the gradient is infinite. Checking the loss alone applied that step, made every
+    parameter non-finite and (with "skip") skipped all later steps with a history of 0.0."""
+    from jdl import nn
+    model = nn.Dense(1, w_init="zeros")
+    optimizer = optax.sgd(0.1)
+    step = train.make_train_step(model, optimizer, sqrt_abs_loss)
+    x, _ = problem()
+    y = np.zeros(len(x), np.float32)
+    ts0 = train.init_train_state(model, optimizer, jax.random.key(0), (1, 5))
+    ts, history = fit(ts0, step, (x, y), epochs=2, shuffle=False, on_nonfinite=mode)
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves((ts.params, ts.opt_state)))
+    if mode == "skip":   # every step has the infinite gradient: all are skipped, none applied
+        assert history["skipped_steps"] == [STEPS_PER_EPOCH, STEPS_PER_EPOCH]
+        chex.assert_trees_all_equal(ts.params, train.init_train_state(
+            model, optimizer, jax.random.key(0), (1, 5)).params)
+    else:                # stops before the first step, holding the initial state
+        assert int(ts.step) == 0 and history.get("loss", []) == []
+
+
 def test_a_population_member_that_diverges_freezes_and_the_others_train_on():
     model = models.mlp([8, 2])
     optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
