@@ -6,17 +6,18 @@ compiled chunk, on the loss the step already computed and on the state it produc
 costs no host sync per step:
 
 - "stop" (default): a chunk of K steps whose losses are not all finite (NaN or +-Inf), or whose
-  final state is not (see `state_is_finite`), returns
-  the state it started from, and every later chunk keeps it too; the host notices when it next
-  waits for a chunk, replays the failed chunk's steps one by one up to the first non-finite
-  loss, and returns that last finite state with a message naming the epoch and step. In a
-  population only the member that failed freezes (at the start of its failed chunk; no
-  replay); the others train on.
+  final state is not (see `state_is_finite`), returns the state it started from, and every
+  later chunk keeps it too; the host notices when it next waits for a chunk, replays the
+  failed chunk's steps one by one up to the first non-finite loss or state, and returns that
+  last finite state with a message naming the epoch and step. In a population only the
+  member that failed freezes (at the start of its failed chunk; no replay); the others train
+  on.
 - "skip": a step with a non-finite loss, or one whose update would make a parameter, an
-  optimizer moment or a running statistic non-finite (a finite loss can still have an infinite
-  gradient: sqrt at 0), leaves parameters, optimizer and model state unchanged (Optax's
-  `apply_if_finite` rule, which checks the updates), the step counter still advances so shuffling and dropout
-  keys stay those of the uninterrupted schedule; the epoch logs count `skipped_steps`.
+  optimizer moment or a running statistic non-finite (a finite loss can still have an
+  infinite gradient: sqrt at 0), leaves parameters, optimizer and model state unchanged
+  (Optax's `apply_if_finite` rule, which checks the updates); the step counter still advances
+  so shuffling and dropout keys stay those of the uninterrupted schedule; the epoch logs
+  count `skipped_steps`.
 - "ignore": no check (the numbers of a run before this guard existed).
 
 Interruptions: while training runs in the main thread, the first Ctrl-C (SIGINT, also
@@ -37,8 +38,8 @@ from typing import Any, Callable, Iterator
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
-from jdl.train._population import select_members
 
 NONFINITE = ("stop", "skip", "ignore")
 
@@ -50,21 +51,28 @@ def check_on_nonfinite(value: str) -> str:
 
 
 def state_is_finite(ts: Any) -> jax.Array:
-    """True when every floating-point leaf of `ts` is finite: parameters, model state and
-    optimizer moments (keys and integer counters have nothing to check). One reduction per
-    leaf, so checking it after a step costs far less than the step."""
-    checks = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(ts)
-              if jnp.issubdtype(leaf.dtype, jnp.inexact)]
-    return jnp.all(jnp.stack(checks)) if checks else jnp.array(True)
+    """True when every floating-point leaf of `ts` (parameters, model state, optimizer moments;
+    keys and integer counters have nothing to check) is finite.
+
+    Checked as one sum: a sum is NaN or infinite as soon as one term is, and finite terms can
+    only overflow it near float32's largest value (3.4e38), where training has diverged
+    anyway. Summing in at least float32 keeps float16 parameters from overflowing it. One
+    reduction per leaf and one scalar check compile faster than a test per leaf (an MLP's
+    chunk: 0.99 s against 1.2 s, 0.85 s without a state check, on a 2-core CPU).
+    """
+    sums = [jnp.sum(leaf, dtype=jnp.promote_types(leaf.dtype, jnp.float32))
+            for leaf in jax.tree.leaves(ts) if jnp.issubdtype(leaf.dtype, jnp.inexact)]
+    return jnp.isfinite(sum(sums)) if sums else jnp.array(True)
 
 
 def guard_step(step_fn: Callable, on_nonfinite: str) -> Callable:
     """`((ts, bad), batch) -> ((ts, bad), logs)`: the step, with "skip"'s per-step rule.
 
-    With "skip", a step whose loss or resulting state is not finite keeps parameters, optimizer and model state
-    (the counter advances), sets `bad` and logs `skipped` for the step. Other modes pass the step through: "stop" is
-    checked once per chunk (`freeze_if_nonfinite`), which compiles about as fast as no check,
-    while a select after every step nearly doubled the compile time of a conv net's chunk
+    With "skip", a step whose loss or resulting state is not finite keeps parameters,
+    optimizer and model state (the counter advances), sets `bad` and logs `skipped` for the
+    step. Other modes pass the step through: "stop" is checked once per chunk
+    (`freeze_if_nonfinite`), which costs a fraction of a second of compile time per chunk
+    program, while a check after every step nearly doubled the compile time of a conv net's chunk
     (fashion_cnn, K = 4: 9-10 s against 5.5-6 s on a 2-core CPU).
     """
 
@@ -74,7 +82,7 @@ def guard_step(step_fn: Callable, on_nonfinite: str) -> Callable:
         if on_nonfinite != "skip":
             return (new, bad), logs
         finite = jnp.isfinite(logs["loss"]) & state_is_finite(new)
-        kept = select_members(finite, new, ts)._replace(step=new.step)
+        kept = lax.cond(finite, lambda: new, lambda: ts._replace(step=new.step))
         return (kept, bad | ~finite), {**logs, "skipped": ~finite}
 
     return guarded
@@ -83,9 +91,13 @@ def guard_step(step_fn: Callable, on_nonfinite: str) -> Callable:
 def freeze_if_nonfinite(old: Any, new: Any, logs: dict, bad: jax.Array):
     """"stop" for one chunk: `new` if every loss of the chunk is finite and nothing failed
     before, else `old` (the state before the chunk); `bad` records the failure. A finite loss
-    with an infinite gradient shows up as a non-finite `new`, hence the second check."""
+    with an infinite gradient shows up as a non-finite `new`, hence the second check.
+
+    A `lax.cond` rather than a select per leaf: it compiles faster (an MLP's one-step chunk:
+    0.85-0.97 s against 1.06-1.11 s on a 2-core CPU) and, vmapped over a population, becomes
+    the per-member select."""
     finite = jnp.all(jnp.isfinite(logs["loss"])) & state_is_finite(new)
-    return select_members(finite & ~bad, new, old), bad | ~finite
+    return lax.cond(finite & ~bad, lambda: new, lambda: old), bad | ~finite
 
 
 def replay_until_nonfinite(one_step: Callable, ts: Any, xs: Any, ys: Any) -> Any:
