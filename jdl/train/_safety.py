@@ -120,7 +120,9 @@ class RunProgress:
 
     def __init__(self, ts: Any):
         self.ts = ts
-        self.bad = jnp.zeros(jnp.shape(ts.step), bool)   # a loss was not finite (per member)
+        # a loss was not finite (per member), placed as the step counter is (zeros_like keeps
+        # a population's sharding): a first chunk called with another would compile twice
+        self.bad = jnp.zeros_like(ts.step, dtype=bool)
         self.stop_requested = False   # set by the first Ctrl-C
         self.stopped_by: str | None = None
 

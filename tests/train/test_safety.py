@@ -1,5 +1,6 @@
 """Nothing trained is lost: interrupted fits return (or carry) the last completed state, and
 non-finite losses stop or skip without a host sync per step."""
+import functools
 import os
 import signal
 
@@ -24,9 +25,12 @@ def problem(nan_row: int | None = None, n: int = N):
     return x, y
 
 
-def make_run(lr=0.05):
+@functools.cache
+def make_run():
+    """`(init, step)`, one pair for the whole module: the same step object lets
+    `jdl.compile_cache` reuse its compiled chunks from test to test."""
     model = models.mlp([8, 2], dropout=0.1)
-    optimizer = optax.adam(lr)
+    optimizer = optax.adam(0.05)
     step = train.make_train_step(model, optimizer, losses.softmax_cross_entropy)
     return lambda: train.init_train_state(model, optimizer, jax.random.key(0), (1, 5)), step
 
