@@ -37,6 +37,9 @@ from jdl.data._idx import IDX_DTYPES as IDX_DTYPES
 from jdl.data._idx import read_idx as read_idx
 from jdl.data._idx import write_idx as write_idx
 from jdl.data._preprocessing import center as center
+from jdl.data._folds import FoldRows as FoldRows
+from jdl.data._folds import fold_rows as fold_rows
+from jdl.data._folds import kfold as kfold
 from jdl.data._preprocessing import one_hot as one_hot
 from jdl.data._preprocessing import scale as scale
 from jdl.data._preprocessing import standardize as standardize
@@ -52,7 +55,7 @@ __all__ = [
     "read_idx", "write_idx", "IDX_DTYPES",
     "load", "available", "find", "CLASS_NAMES", "DATASETS",
     "scale", "center", "standardize", "one_hot",
-    "split", "train_val_split", "shuffle", "permutation",
+    "split", "train_val_split", "shuffle", "permutation", "kfold", "fold_rows", "FoldRows",
     "batches", "num_batches", "epoch_order", "shuffle_key",
     "random_flip", "random_crop", "translate", "random_translate", "rotate", "random_rotation",
     "random_brightness", "random_contrast", "rgb_pca", "IMAGENET_PCA", "random_rgb_intensity",

@@ -31,7 +31,7 @@ from jax import lax
 from jdl import compile_cache
 from jdl.data import epoch_order
 from jdl.train import _parallel as parallel
-from jdl.train._population import select_members
+from jdl.train._population import member_rows_order, select_members
 from jdl.train._progress import ProgressBar, format_epoch
 from jdl.train._safety import (RunProgress, attach_state, ctrl_c_stops_after_chunk,
                                freeze_if_nonfinite, guard_step, replay_until_nonfinite)
@@ -125,6 +125,7 @@ class EpochPlan(NamedTuple):
     mesh: Any = None            # data parallelism (one run over several devices), or None
     on_nonfinite: str = "stop"  # see jdl.train._safety
     replay: Callable | None = None  # one unguarded step: finds the last finite state on failure
+    rows: Any = None            # (N, m): each member's own training rows of x (k-fold), or None
 
 
 def train_epoch(plan: EpochPlan, progress: RunProgress, epoch: int, active, bar: ProgressBar
@@ -135,7 +136,11 @@ def train_epoch(plan: EpochPlan, progress: RunProgress, epoch: int, active, bar:
     early when a Ctrl-C asked for it or, with on_nonfinite="stop" in one run, a loss was not
     finite (`progress.stopped_by` says which).
     """
-    perm = permutations(progress.ts.key, epoch, len(plan.x), plan.shuffle)
+    if plan.rows is None:
+        perm = permutations(progress.ts.key, epoch, len(plan.x), plan.shuffle)
+    else:   # member i visits its own rows in the order a lone run on x[rows[i]] would
+        perm = member_rows_order(plan.rows, permutations(
+            progress.ts.key, epoch, plan.rows.shape[-1], plan.shuffle))
     extra = () if not plan.members else (jnp.asarray(active),)
     chunks, bads, batches = [], [], []
     for c in range(plan.num_batches // plan.steps):

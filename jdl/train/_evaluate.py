@@ -91,3 +91,36 @@ def predict(model: Layer, ts: TrainState, x, *, batch_size: int = 1000) -> jax.A
     outs = [forward(ts.params, ts.state, xb)[:m]
             for (xb,), _, m in padded_batches((x,), batch_size)]
     return jnp.concatenate(outs)
+
+
+def _member_eval(eval_step: Callable) -> Callable:
+    pure = getattr(eval_step, "__wrapped__", eval_step)
+    return compile_cache.cached(("member_eval", pure),
+                                lambda: jax.jit(jax.vmap(pure, in_axes=(0, 0))))
+
+
+def evaluate_members(pop: TrainState, eval_step: Callable, data: tuple, rows, weights, *,
+                     batch_size: int = 1000) -> dict[str, np.ndarray]:
+    """Per-member means of the eval step's metrics, member i over `data[rows[i]]` only:
+    `{name: (N,) array}` (k-fold validation: each fold-model on its own fold).
+
+    rows, weights: `(N, v)` row indices into `data` and their 0/1 weights (padding rows 0),
+    as `data.fold_rows(...)` gives them.
+    """
+    x, y = check_pair(data, "data")
+    x, y, rows, weights = jnp.asarray(x), jnp.asarray(y), np.asarray(rows), np.asarray(weights)
+    batch_size = _batch_size_for(rows.shape[1], batch_size, "rows")
+    step, pop = _member_eval(eval_step), pop._replace(opt_state=None)
+    totals = None
+    for start in range(0, rows.shape[1], batch_size):
+        idx, w = rows[:, start:start + batch_size], weights[:, start:start + batch_size]
+        if idx.shape[1] < batch_size:   # pad the last batch: one compiled eval step
+            pad = batch_size - idx.shape[1]
+            idx = np.pad(idx, [(0, 0), (0, pad)], mode="edge")
+            w = np.pad(w, [(0, 0), (0, pad)])
+        logs = step(pop, (x[idx], y[idx], jnp.asarray(w)))
+        count = w.sum(1)   # a member's batch may be all padding: its weighted mean is 0/0
+        scaled = {k: np.where(count > 0, np.asarray(v, np.float64) * count, 0.0)
+                  for k, v in logs.items()}
+        totals = scaled if totals is None else {k: totals[k] + v for k, v in scaled.items()}
+    return {name: value / weights.sum(1) for name, value in totals.items()}

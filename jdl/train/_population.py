@@ -134,6 +134,12 @@ def select_members(mask: Array, new, old):
     return jax.tree.map(pick, new, old)
 
 
+@jax.jit
+def member_rows_order(rows: Array, perm: Array) -> Array:
+    """(N, m): `rows[i][perm[i]]`, member i's own training rows (k-fold) in its epoch order."""
+    return jnp.take_along_axis(rows, perm, -1)
+
+
 def member(population: TrainState, i: int) -> TrainState:
     """The TrainState of member `i` (a lone-run TrainState)."""
     n = _members(population, "population")

@@ -18,6 +18,7 @@ from functools import partial
 from typing import Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
@@ -25,7 +26,7 @@ from jdl.train import _parallel as parallel
 from jdl.train._callbacks import MemberEarlyStopping
 from jdl.train._checks import check_training_inputs
 from jdl.train._engine import EpochPlan, chunk_length, compiled_chunk, compiled_gather, run_epochs
-from jdl.train._evaluate import evaluate_population
+from jdl.train._evaluate import evaluate_members, evaluate_population
 from jdl.train._population import population_mesh, shard_population
 from jdl.train._safety import check_on_nonfinite
 from jdl.train._state import TrainState
@@ -41,13 +42,36 @@ def _population_size(pop: TrainState) -> int:
     return len(step)
 
 
+def _check_member_rows(member_rows, n_members: int, n: int, batch_size: int, val_data):
+    """member_rows.train as an (N, m) int array, checked; None without member_rows."""
+    if member_rows is None:
+        return None
+    if not all(hasattr(member_rows, name) for name in ("train", "val", "val_weights")):
+        raise TypeError(f"member_rows: expected data.fold_rows(...) (train, val and val_weights "
+                        f"rows), got {type(member_rows).__name__}")
+    if val_data is not None:
+        raise ValueError("val_data: expected None with member_rows (each member is validated on "
+                         "its own rows of train_data), got a validation pair")
+    rows = np.asarray(member_rows.train)
+    if rows.ndim != 2 or rows.shape[0] != n_members or not np.issubdtype(rows.dtype, np.integer):
+        raise ValueError(f"member_rows: expected integer training rows of shape ({n_members}, m), "
+                         f"one row per member, got {rows.dtype} of shape {rows.shape}")
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        raise ValueError(f"member_rows: expected row indices in [0, {n}), got values from "
+                         f"{rows.min()} to {rows.max()}")
+    if rows.shape[1] < batch_size:
+        raise ValueError(f"batch_size: expected at most the {rows.shape[1]} training rows of each "
+                         f"member, got {batch_size}")
+    return rows
+
+
 def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
                    batch_size: int, val_data: tuple | None = None, eval_step: Callable | None = None,
                    patience: int | None = None, monitor: str = "val_loss", mode: str = "auto",
                    min_delta: float = 0.0, restore_best: bool = True, steps_per_call: int = 4,
                    unroll: bool = True, eval_batch_size: int = 1000,
                    devices: int | Sequence[jax.Device] | Mesh | None = None, verbose: int = 1,
-                   on_nonfinite: str = "stop", log: Callable[[str], None] = print
+                   on_nonfinite: str = "stop", member_rows=None, log: Callable[[str], None] = print
                    ) -> tuple[TrainState, dict[str, np.ndarray]]:
     """Train every member of `pop` for up to `epochs` epochs; validate all members each epoch.
 
@@ -72,6 +96,11 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
         the members are spread over them with `shard_population` (N must be a multiple of
         the device count) and the training data is copied to each. A population already
         sharded that way needs no `devices`. The results equal the one-device run's.
+      member_rows: k-fold cross-validation (`data.fold_rows(data.kfold(...))`, or anything
+        with `train` (N, m), `val` (N, v) and `val_weights` (N, v) row indices into
+        `train_data`): member i trains on `train_data[train[i]]` only, exactly as a lone `fit`
+        on those rows, and, with `eval_step`, is validated on its own rows `val[i]`
+        (`val_data` must then be None). See `cross_validate`.
 
     Returns:
       `(pop, history)`: history maps each metric to an `(epochs_run, N)` array, plus
@@ -85,7 +114,8 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
         raise ValueError(f"monitor: {monitor!r} needs val_data and eval_step, got val_data=None")
     stopping = MemberEarlyStopping(n_members, monitor, patience, min_delta=min_delta, mode=mode,
                                    restore_best=restore_best)
-    num_batches = len(x) // batch_size
+    rows = _check_member_rows(member_rows, n_members, len(x), batch_size, val_data)
+    num_batches = (len(x) if rows is None else rows.shape[1]) // batch_size
     k = chunk_length(num_batches, steps_per_call)
     if devices is not None:
         pop = shard_population(pop, devices)
@@ -95,9 +125,14 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
                      compiled_chunk(getattr(train_step, "__wrapped__", train_step), k, unroll, True,
                                     check_on_nonfinite(on_nonfinite)),
                      compiled_gather(None, True), shuffle=True, members=True,
-                     in_flight=0 if mesh is not None else 2, on_nonfinite=on_nonfinite)
+                     in_flight=0 if mesh is not None else 2, on_nonfinite=on_nonfinite,
+                     rows=None if rows is None else jnp.asarray(rows))
     validate = None if val_data is None else partial(
         evaluate_population, eval_step=eval_step, data=val_data, batch_size=eval_batch_size)
+    if rows is not None and eval_step is not None:
+        validate = partial(evaluate_members, eval_step=eval_step, data=train_data,
+                           rows=member_rows.val, weights=member_rows.val_weights,
+                           batch_size=eval_batch_size)
     first_epoch = int(np.asarray(pop.step)[0]) // num_batches
     pop, history = run_epochs(pop, plan, first_epoch=first_epoch, start_epoch=first_epoch,
                               epochs=epochs, validate=validate, callbacks=[stopping],
