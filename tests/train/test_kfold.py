@@ -79,3 +79,26 @@ def test_bad_folds_and_rows():
                                          r"\(2, m\), one row per member, got int32 of shape \(3, 66\)"):
         train.fit_population(pop, step, (x, y), epochs=1, batch_size=BS, member_rows=rows,
                              verbose=0)
+
+
+def test_cross_validate_ranks_settings_by_their_mean_over_folds():
+    """Two learning rates (one far too small) x 3 folds in one population: the scores are each
+    fold-model's validation accuracy, the mean and spread are over the folds, the sensible
+    rate wins, and the refit trains it on all rows."""
+    x, y = problem()
+    model = models.mlp([8, 2])
+    optimizer = optax.inject_hyperparams(optax.adam)(learning_rate=0.0)
+    steps = train.make_steps(model, optimizer, losses.softmax_cross_entropy,
+                             metrics={"accuracy": metrics.accuracy})
+    cv = train.cross_validate(model, optimizer, steps, (x, y), k=K, key=jax.random.key(2),
+                              input_shape=(1, FEATURES), epochs=3, batch_size=BS,
+                              hyperparams={"learning_rate": [1e-6, 0.05]},
+                              monitor="val_accuracy", stratify=True, steps_per_call=2, verbose=0)
+    assert cv.scores.shape == cv.epochs.shape == (2, K)
+    np.testing.assert_allclose(cv.scores, cv.history["val_accuracy"][-1].reshape(2, K))
+    np.testing.assert_allclose(cv.mean, cv.scores.mean(1))
+    np.testing.assert_allclose(cv.std, cv.scores.std(1))
+    assert cv.best == 1 and cv.mean[1] > cv.mean[0] + 0.1
+    assert int(cv.refit.step) == 3 * (N // BS)
+    np.testing.assert_allclose(cv.refit.opt_state.hyperparams["learning_rate"], 0.05)
+    assert "mean_val_accuracy" in cv.table() and cv.table().count("\n") == 3   # header, rule, 2 rows
