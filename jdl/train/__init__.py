@@ -11,6 +11,7 @@ from jdl.train._callbacks import EarlyStopping as EarlyStopping
 from jdl.train._callbacks import MemberEarlyStopping as MemberEarlyStopping
 from jdl.train._callbacks import ReduceLROnPlateau as ReduceLROnPlateau
 from jdl.train._improvement import Improvement as Improvement
+from jdl.train._bayes import BayesianSearch as BayesianSearch
 from jdl.train._crossval import CrossValidation as CrossValidation
 from jdl.train._crossval import cross_validate as cross_validate
 from jdl.train._distributed import add_distributed_arguments as add_distributed_arguments
@@ -63,6 +64,7 @@ __all__ = [
     "shard_population", "population_mesh",
     "fit_population", "evaluate_population", "grid", "random_search", "results_table",
     "format_table", "best_member", "cross_validate", "CrossValidation",
+    "BayesianSearch",
     "GANState", "init_gan_state", "make_gan_step", "discriminator_step", "generator_step",
     "gan_noise", "generate", "SampleGrid",
     "make_mesh", "replicate", "local",
