@@ -35,7 +35,7 @@ def best_after(search_or_none, key, f, spaces, batches, batch_size, mode):
 def test_branin_in_fewer_evaluations_than_random_search():
     """4 batches of 5 (20 evaluations) on Branin, 5 seeds: the median gap to the minimum is
     below 1.0 and smaller than random search's with the same 20 evaluations (measured: 0.50
-    against 1.39, JAX 0.12 and scikit-learn 1.7 on a 2-core CPU)."""
+    against 1.39, JAX 0.12 and scikit-learn 1.9 on a 2-core CPU)."""
     spaces = dict(x1=("uniform", -5.0, 10.0), x2=("uniform", 0.0, 15.0))
     bo, rs = [], []
     for seed in range(5):
