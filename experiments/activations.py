@@ -2,7 +2,7 @@
 ReLU, leaky ReLU and ELU; per-layer gradient norms (vanishing gradients), accuracy, and dead ReLUs.
 
     python experiments/activations.py            # full run: about 4 min on the 2-core CPU
-    python experiments/activations.py --quick    # seconds, tiny data (the test suite runs it)
+    python experiments/activations.py --quick    # seconds: 3 Dense layers of 32, tiny data (the test)
 
 The claims: sigmoid'(z) <= 1/4, so backpropagation multiplies the error by a factor below 1/4 per
 sigmoid layer and the gradient of the first layers of a deep sigmoid net vanishes (*Engineering
@@ -74,23 +74,32 @@ def make_probe(model, activation, depth):
     return probe
 
 
-def run(activation, args, train_data, val_data, test_data):
-    model = models.mlp([args.width] * (args.depth - 1) + [10], activation, w_init=args.init)
+def mlp_for(activation, args):
+    return models.mlp([args.width] * (args.depth - 1) + [10], activation, w_init=args.init)
+
+
+def run(activation, args, train_data, val_data, test_data, init_model=None):
+    """Train and probe one activation. `init_model` (--quick): another model of the same shape
+    whose compiled init draws the weights for every activation; they are the same weights
+    either way (an activation has no parameters), but the init compiles once, not per run."""
+    model = mlp_for(activation, args)
     optimizer = optax.sgd(args.lr, momentum=args.momentum)
-    ts = train.init_train_state(model, optimizer, jax.random.key(args.seed), train_data[0][:1].shape)
+    ts = train.init_train_state(init_model or model, optimizer, jax.random.key(args.seed),
+                                train_data[0][:1].shape)
     train_step, eval_step = train.make_steps(model, optimizer, losses.softmax_cross_entropy,
                                              metrics={"accuracy": metrics.accuracy})
     probe = make_probe(model, activation, args.depth)
     x_probe, y_probe = train_data[0][:args.probe_size], train_data[1][:args.probe_size]
     at_init = probe(ts, x_probe, y_probe)
+    eval_batch = 100 if args.quick else 1000  # quick: one eval shape for val (200) and test (300)
     t0 = time.perf_counter()
     ts, history = train.fit(ts, train_step, train_data, epochs=args.epochs,
                             batch_size=args.batch_size, val_data=val_data, eval_step=eval_step,
-                            verbose=args.verbose,
+                            verbose=args.verbose, eval_batch_size=eval_batch,
                             steps_per_call=1 if args.quick else 4)  # quick: a smaller compile
     seconds = time.perf_counter() - t0
     trained = probe(ts, x_probe, y_probe)
-    test = train.evaluate(ts, eval_step, test_data)
+    test = train.evaluate(ts, eval_step, test_data, batch_size=eval_batch)
     g0, g1 = at_init["grad_norms"], trained["grad_norms"]
     print(f"{activation:10s} test acc {test['accuracy']:.4f}  |dW_0|/|dW_last| at init "
           f"{g0[0] / g0[-1]:.2e}, trained {g1[0] / g1[-1]:.2e}  never positive: init "
@@ -152,12 +161,14 @@ def main(argv=None) -> dict:
         p.error(f"--activations: expected names from {ACTIVATIONS}; --depth: at least 2")
     if args.quick:
         args.epochs, args.verbose, args.probe_size = min(args.epochs, 1), 0, 200
+        args.depth, args.width = min(args.depth, 3), min(args.width, 32)
     started = time.perf_counter()
 
     train_data, val_data, test_data, dataset = load_images(args.quick, seed=args.seed, flatten=True)
     print(f"{dataset}: {args.depth} Dense layers of {args.width}, init {args.init}, SGD lr "
           f"{args.lr} momentum {args.momentum}, batch {args.batch_size}, {args.epochs} epochs")
-    runs = {name: run(name, args, train_data, val_data, test_data) for name in names}
+    init_model = mlp_for(names[0], args) if args.quick else None  # quick: one init compile
+    runs = {name: run(name, args, train_data, val_data, test_data, init_model) for name in names}
 
     result = {
         "dataset": dataset, "depth": args.depth, "width": args.width,

@@ -1,7 +1,7 @@
 """Depth: plain-20 vs plain-56 vs ResNet-20 vs ResNet-56; do deeper plain nets train worse?
 
     python experiments/depth.py            # full: 6,400 images, 4 epochs, widths 8-16-32
-    python experiments/depth.py --quick    # seconds: depths 8 and 14, 256 images (the tests)
+    python experiments/depth.py --quick    # seconds: depths 8 and 14, 128 images (the tests)
     python experiments/depth.py --widths 16 32 64 --epochs 8
 
 Claim (Salakhutdinov, "Residual Networks": "really, really deep convnets do not train well, e.g.
@@ -66,7 +66,8 @@ def parse_args(argv=None):
     p.add_argument("--steps-per-call", type=int, default=1, help="fit's steps per compiled call")
     args = p.parse_args(argv)
     if args.quick:
-        args.depths, args.widths, args.train_size = [8, 14], [4, 8, 16], 256
+        # compilation dominates (one init, train and eval program per model): 2 steps a record
+        args.depths, args.widths, args.train_size = [8, 14], [4, 8, 16], 128
         args.epochs, args.batch_size, args.evals_per_epoch = 2, 32, 2
     for d in args.depths:
         if d < 8 or (d - 2) % 6:

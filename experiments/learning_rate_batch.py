@@ -2,7 +2,7 @@
 the lectures' schedules.
 
     python experiments/learning_rate_batch.py           # full: 55k / 5k / 10k Fashion-MNIST
-    python experiments/learning_rate_batch.py --quick   # 600 / 200 / 300 examples (the test)
+    python experiments/learning_rate_batch.py --quick   # 600 / 200 / 300 examples, mlp 784-32-10
     python experiments/learning_rate_batch.py --parts lr,schedules --lrs 0.01,0.1,1
 
 Model: `mlp([256, 128, 10], "relu")`, softmax cross-entropy, plain SGD (`optax.sgd`, which is
@@ -23,7 +23,7 @@ step serves every learning rate. Writes `<out>/metrics.json`, `<out>/learning_ra
 Expected runtime of the full mode on the 2-core CPU: about 5 minutes (estimated from timed
 epochs: ~1.5 s per epoch at batch 128, ~7 s at batch 1, ~8 s at batch 16, ~13 s for the
 gradient noise, ~3 s of compilation per batch shape or schedule);
---quick: about 30 s, mostly compilation.
+--quick: about 15 s, mostly compilation (batch sizes 1, 32, 512; 32 reuses the lr part's step).
 """
 from __future__ import annotations
 
@@ -66,6 +66,7 @@ class Runner:
     def __init__(self, model, splits, seed: int, quick: bool):
         self.model, (self.train, self.val, self.test) = model, splits
         self.quick = quick
+        self.eval_batch = 100 if quick else 1000  # quick: one eval shape for val (200), test (300)
         self.start = train.init_train_state(model, optax.identity(), jax.random.key(seed),
                                             (1, self.train[0].shape[1]))
         self.eval_step = train.make_eval_step(model, losses.softmax_cross_entropy,
@@ -93,13 +94,14 @@ class Runner:
         # per-example SGD: a rolled scan over many steps per call (cheap per step); else K = 4
         chunk = dict(steps_per_call=1000, unroll=False) if batch_size < 16 else \
             dict(steps_per_call=1 if self.quick else 4)
-        init = train.evaluate(ts, self.eval_step, self.val)
+        init = train.evaluate(ts, self.eval_step, self.val, batch_size=self.eval_batch)
         t0 = time.perf_counter()
         ts, hist = train.fit(ts, train_step, self.train, epochs=epochs, batch_size=batch_size,
                              val_data=self.val, eval_step=self.eval_step, verbose=0,
-                             callbacks=[record_lr, *callbacks], **chunk)
+                             callbacks=[record_lr, *callbacks], eval_batch_size=self.eval_batch,
+                             **chunk)
         seconds = time.perf_counter() - t0
-        test = train.evaluate(ts, self.eval_step, self.test)
+        test = train.evaluate(ts, self.eval_step, self.test, batch_size=self.eval_batch)
         val_loss = [finite(v) for v in [init["loss"], *hist["val_loss"]]]
         return {
             "train_loss": [finite(v) for v in hist["loss"]], "val_loss": val_loss,
@@ -222,14 +224,16 @@ def main(argv=None) -> dict:
     if not set(parts) <= set(PARTS):
         p.error(f"--parts: expected a subset of {PARTS}, got {parts}")
     batch_sizes = floats(args.batch_sizes, int)
-    if args.quick:
+    hidden = [256, 128]
+    if args.quick:  # every batch size is a compile: per-example SGD, the lr part's 32, a large one
         args.lr_epochs, args.batch_epochs, args.schedule_epochs = 2, 2, 4
-        batch_sizes = [b for b in batch_sizes if b <= 128] + [512]
+        batch_sizes, hidden = [1, 32, 512], [32]
     started = time.perf_counter()
     *splits, dataset = _common.load_images(args.quick, seed=args.seed, flatten=True)
     n_train = len(splits[0][0])
-    runner = Runner(models.mlp([256, 128, 10], "relu"), splits, args.seed, args.quick)
-    out = {"dataset": dataset, "model": f"mlp {splits[0][0].shape[1]}-256-128-10 relu, SGD",
+    runner = Runner(models.mlp([*hidden, 10], "relu"), splits, args.seed, args.quick)
+    widths = "-".join(str(w) for w in [splits[0][0].shape[1], *hidden, 10])
+    out = {"dataset": dataset, "model": f"mlp {widths} relu, SGD",
            "n_train": n_train, "seed": args.seed, "parts": parts}
     text = ""
     args.out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,8 @@
 test set touched once.
 
     python experiments/model_selection.py            # full: 20k train / 5k val / 10k test
-    python experiments/model_selection.py --quick    # seconds (the test)
+    python experiments/model_selection.py --quick    # seconds (the test): both searches share
+                                                     # one model and its compiled programs
     python experiments/model_selection.py --lrs 1e-3 3e-3 --weight-decays 0 0.05
 
 Claim (Salakhutdinov, "Hyperparameter selection": choose hyper-parameters on a validation set,
@@ -54,22 +55,30 @@ def parse_args(argv=None):
     return args
 
 
-def search(settings: dict, args, train_data, val) -> tuple[train.TrainState, dict, float]:
-    """Train one population, one member per setting; return it, its history and seconds."""
+def setup(args):
+    """(model, optimizer, train step, eval step) of a search."""
     model = models.mlp([*args.hidden, 10], "relu")
     optimizer = optax.inject_hyperparams(optax.adamw)(learning_rate=1e-3, weight_decay=0.0)
+    return (model, optimizer, *train.make_steps(model, optimizer, losses.softmax_cross_entropy,
+                                                metrics={"accuracy": metrics.accuracy}))
+
+
+def search(settings: dict, args, train_data, val, shared=None
+           ) -> tuple[train.TrainState, dict, float]:
+    """Train one population, one member per setting; return it, its history and seconds.
+    `shared` (--quick): the `setup` of the other search, so its compiled programs are reused."""
+    model, optimizer, train_step, eval_step = shared or setup(args)
     n = len(next(iter(settings.values())))
     keys = jax.random.split(jax.random.key(args.seed), n)
     pop = train.init_population(model, optimizer, keys, (1, train_data[0].shape[1]),
                                 hyperparams=settings)
-    train_step, eval_step = train.make_steps(model, optimizer, losses.softmax_cross_entropy,
-                                             metrics={"accuracy": metrics.accuracy})
     started = time.perf_counter()
     pop, history = train.fit_population(pop, train_step, train_data, epochs=args.epochs,
                                         batch_size=args.batch_size, val_data=val,
                                         eval_step=eval_step, patience=args.patience,
                                         monitor="val_accuracy", verbose=0,
-                                        eval_batch_size=min(1000, len(val[0])))
+                                        eval_batch_size=100 if args.quick else min(1000, len(val[0])),
+                                        steps_per_call=1 if args.quick else 4)
     return pop, history, time.perf_counter() - started, model, eval_step
 
 
@@ -104,13 +113,16 @@ def main(argv=None) -> dict:
         else ("choice", [0.0])
     random = train.random_search(jax.random.key(args.seed + 1), n, **spaces)
     reports, markdown = {}, []
+    shared = setup(args) if args.quick else None
     for label, settings in (("grid", grid), ("random", random)):
-        pop, history, seconds, model, eval_step = search(settings, args, train_data, val)
+        pop, history, seconds, model, eval_step = search(settings, args, train_data, val, shared)
         table = train.results_table(history, settings, monitor="val_accuracy")
         winner = train.best_member(history, "val_accuracy")
         chosen = train.member(pop, winner)   # its best-validation epoch, restored
-        val_score = train.evaluate(chosen, eval_step, val)["accuracy"]
-        test_score = train.evaluate(chosen, eval_step, test)["accuracy"]   # the one test read
+        eval_batch = 100 if args.quick else 1000  # quick: one shape for val (200) and test (300)
+        val_score = train.evaluate(chosen, eval_step, val, batch_size=eval_batch)["accuracy"]
+        test_score = train.evaluate(chosen, eval_step, test,   # the one test read
+                                    batch_size=eval_batch)["accuracy"]
         reports[label] = {
             "members": n, "seconds": round(seconds, 1), "table": table,
             "winner": {"member": winner, "learning_rate": float(settings["learning_rate"][winner]),

@@ -1,7 +1,9 @@
 """Regularization: a big MLP overfits 1,000 Fashion-MNIST images; which regularizer closes the gap?
 
     python experiments/regularization.py            # full: 1,000 train / 2,000 val / 10,000 test
-    python experiments/regularization.py --quick    # seconds: a small MLP, 3 epochs (the tests)
+    python experiments/regularization.py --quick    # seconds: a small MLP, 3 epochs (the tests);
+                                                    # methods that train the same network share
+                                                    # its compiled programs
     python experiments/regularization.py --methods none l1 --l1 3.0
 
 Claim (Loo, "Too many parameters => Overfitting. Regularize weights", L2 eq. 4-6, L1 eq. 7-9, early
@@ -102,10 +104,23 @@ def sparsity(params, tol: float) -> dict:
     return out
 
 
-def build(method: str, args, n_train: int):
+def reuse(shared: dict | None, key, make):
+    """`make()`, or with --quick (`shared` a dict) the object made earlier under `key`: the
+    methods that train the same network then share one model, so jdl's compile cache reuses
+    its init program and eval step (and the train step of "none" and "early_stopping"). The
+    numbers are those of separate objects; only the compiling is saved."""
+    if shared is None:
+        return make()
+    if key not in shared:
+        shared[key] = make()
+    return shared[key]
+
+
+def build(method: str, args, n_train: int, shared: dict | None = None):
     """(model, penalty, callbacks) of one method; everything else is shared."""
     rate = args.dropout if method == "dropout" else 0.0
-    model = models.mlp([*args.hidden, 10], "relu", dropout=rate)
+    model = reuse(shared, ("mlp", rate),
+                  lambda: models.mlp([*args.hidden, 10], "relu", dropout=rate))
     penalty, callbacks = None, []
     if method == "l2":
         penalty = regularizers.l2(args.l2, n=n_train)
@@ -123,17 +138,24 @@ def build(method: str, args, n_train: int):
     return model, penalty, callbacks
 
 
-def run_method(method: str, args, splits) -> tuple[dict, np.ndarray]:
+def run_method(method: str, args, splits, shared: dict | None = None) -> tuple[dict, np.ndarray]:
     """Train one method; return its metrics and its absolute weights (for the histogram)."""
     (x_tr, y_tr), val, test = splits
-    model, penalty, callbacks = build(method, args, len(x_tr))
+    model, penalty, callbacks = build(method, args, len(x_tr), shared)
     steps = args.epochs * (len(x_tr) // args.batch_size)
     lr = optax.cosine_decay_schedule(args.lr, steps) if args.schedule == "cosine" else args.lr
     optimizer = optax.sgd(lr, momentum=args.momentum)
-    ts = train.init_train_state(model, optimizer, jax.random.key(args.seed), (1, *x_tr.shape[1:]))
-    train_step, eval_step = train.make_steps(model, optimizer, losses.softmax_cross_entropy,
-                                             metrics={"accuracy": metrics.accuracy},
-                                             penalty=penalty)
+    # a wrapper (augmentation, weight noise) keeps its network's init: with --quick, the first
+    # model with that init function initializes it, through one compiled init program
+    init_model = reuse(shared, ("init", model.init), lambda: model)
+    ts = train.init_train_state(init_model, optimizer, jax.random.key(args.seed),
+                                (1, *x_tr.shape[1:]))
+    acc = {"accuracy": metrics.accuracy}
+    train_step = reuse(shared, ("train", model, None if penalty is None else method),
+                       lambda: train.make_train_step(model, optimizer, losses.softmax_cross_entropy,
+                                                     metrics=acc, penalty=penalty))
+    eval_step = reuse(shared, ("eval", model), lambda: train.make_eval_step(
+        model, losses.softmax_cross_entropy, metrics=acc))
     # One evaluation batch shape for all three sets: the eval step compiles once.
     eval_bs = min(1000, len(x_tr), len(val[0]), len(test[0]))
     started = time.perf_counter()
@@ -198,8 +220,10 @@ def main(argv=None) -> dict:
     train_data, val, test, name = load_images(args.quick, train_size=args.train_size,
                                               val_size=args.val_size, seed=args.seed)
     results, weights = {}, {}
+    shared = {} if args.quick else None
     for method in args.methods:
-        results[method], weights[method] = run_method(method, args, (train_data, val, test))
+        results[method], weights[method] = run_method(method, args, (train_data, val, test),
+                                                      shared)
         r = results[method]
         print(f"{method:15s} train {r['train_accuracy']:.4f}  val {r['val_accuracy']:.4f}  "
               f"test {r['test_accuracy']:.4f}  gap {r['gap_accuracy']:+.4f}  "

@@ -2,7 +2,8 @@
 sigmoid + cross-entropy and softmax + log-likelihood do not.
 
     python experiments/saturation.py            # full run: about 4 min on the 2-core CPU
-    python experiments/saturation.py --quick    # seconds, tiny data (the test suite runs it)
+    python experiments/saturation.py --quick    # seconds, tiny data, one model object for the
+                                                # three costs (the test suite runs it)
 
 The deck's argument: with C = 1/2 ||y - a^L||^2 and a^L = sigmoid(z^L) the output error is
 delta^L = (a^L - y) sigmoid'(z^L), which is ~0 when z^L is large, however wrong the output;
@@ -86,8 +87,11 @@ def saturated_fraction(params, x):
     return {"hidden": flat(z1), "output": flat(z2)}
 
 
-def mlp_run(cost_name, args, train_data, val_data, test_data):
-    model = models.mlp([args.hidden, 10], "sigmoid")
+def mlp_run(cost_name, args, train_data, val_data, test_data, model=None):
+    """Train the MLP under one cost. `model` (--quick): one model object for every cost, so
+    its init program compiles once (a new `models.mlp` is the same network, compiled anew)."""
+    model = model or models.mlp([args.hidden, 10], "sigmoid")
+    eval_batch = 100 if args.quick else 1000  # quick: one eval shape for val (200), test (300)
     optimizer = optax.sgd(args.lr)
     ts = train.init_train_state(model, optimizer, jax.random.key(args.seed), train_data[0][:1].shape)
     params = saturated_params(ts.params, jax.random.key(args.seed + 1), args.w_std, args.b_std)
@@ -106,14 +110,14 @@ def mlp_run(cost_name, args, train_data, val_data, test_data):
         ts, logs = train_step(ts, (x[idx], y[idx]))
         window.append(logs["loss"])
         if step % args.eval_every == 0 or step == args.epochs * per_epoch:
-            val = train.evaluate(ts, eval_step, val_data)
+            val = train.evaluate(ts, eval_step, val_data, batch_size=eval_batch)
             curve["step"].append(step)
             curve["train_loss"].append(float(jnp.mean(jnp.stack(window))))
             curve["val_loss"].append(val["loss"])
             curve["val_accuracy"].append(val["accuracy"])
             window = []
     hit = next((s for s, a in zip(curve["step"], curve["val_accuracy"]) if a >= args.target), None)
-    test = train.evaluate(ts, eval_step, test_data)
+    test = train.evaluate(ts, eval_step, test_data, batch_size=eval_batch)
     print(f"  {cost_name:24s} val acc {curve['val_accuracy'][-1]:.4f}  test acc "
           f"{test['accuracy']:.4f}  steps to {args.target}: {hit}  ({time.perf_counter() - t0:.1f} s)")
     return {"curve": curve, "steps_to_target": hit,
@@ -181,12 +185,16 @@ def main(argv=None) -> dict:
     n_in = train_data[0].shape[1]
     print(f"part 2: MLP {n_in}-{args.hidden}-10 on {dataset}, weights ~ N(0, {args.w_std}^2), "
           f"biases ~ N(0, {args.b_std}^2), SGD lr {args.lr}, batch {args.batch_size}")
-    start = saturated_params(models.mlp([args.hidden, 10], "sigmoid").init(
-        jax.random.key(0), (1, n_in))[1], jax.random.key(args.seed + 1), args.w_std, args.b_std)
+    model = models.mlp([args.hidden, 10], "sigmoid")
+    init = lambda: model.init(jax.random.key(0), (1, n_in))[1]  # noqa: E731
+    # every value is redrawn, so --quick takes only the shapes (jax.eval_shape compiles nothing)
+    start = saturated_params(jax.eval_shape(init) if args.quick else init(),
+                             jax.random.key(args.seed + 1), args.w_std, args.b_std)
     saturated = saturated_fraction(start, val_data[0])
     print(f"  saturated at the start (sigmoid' < 0.01): hidden {saturated['hidden']:.2f}, "
           f"output {saturated['output']:.2f}")
-    runs = {name: mlp_run(name, args, train_data, val_data, test_data) for name in COSTS}
+    runs = {name: mlp_run(name, args, train_data, val_data, test_data,
+                          model if args.quick else None) for name in COSTS}
 
     result = {
         "dataset": dataset,

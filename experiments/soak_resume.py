@@ -3,7 +3,7 @@ resumed each time, must end bit for bit where an uninterrupted run ends, and no 
 ever be half written or silently wrong.
 
     python experiments/soak_resume.py               # 20 random kills (about 5 minutes on 2 cores)
-    python experiments/soak_resume.py --quick       # 2 kills (the tests)
+    python experiments/soak_resume.py --quick       # 1 kill, 5 epochs, a smaller MLP (the tests)
     python experiments/soak_resume.py --kills 100 --epochs 60
 
 Method: a worker process trains a small dropout MLP with Adam (`fit`, K steps per call, a
@@ -46,15 +46,16 @@ def parse_args(argv=None):
     p.add_argument("--kills", type=int, default=20)
     p.add_argument("--epochs", type=int, default=30)
     args = p.parse_args(argv)
-    if args.quick:
-        args.kills, args.epochs = 2, 8
+    if args.quick:   # every worker imports JAX and compiles: as few workers as one kill needs
+        args.kills, args.epochs = 1, 5
     if args.kills < 1 or args.epochs < 2:
         p.error(f"--kills: expected >= 1 and --epochs >= 2, got {args.kills} and {args.epochs}")
     return args
 
 
-def worker(checkpoint_dir: str, out: str, epochs: int, seed: int) -> None:
-    """One training run; prints 'training' when it starts and a JSON line when done."""
+def worker(checkpoint_dir: str, out: str, epochs: int, seed: int, quick: bool = False) -> None:
+    """One training run; prints 'training' when it starts and a JSON line when done. `quick`:
+    one hidden layer of 16 and one step per compiled call (less to compile in every worker)."""
     import jax
     import optax
 
@@ -63,24 +64,29 @@ def worker(checkpoint_dir: str, out: str, epochs: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(32 * STEPS_PER_EPOCH, 20)).astype(np.float32)
     y = (x[:, 0] - x[:, 1] + 0.5 * x[:, 2] > 0).astype(np.int32)
-    model = models.mlp([64, 64, 2], dropout=0.2)   # dropout: the resumed keys must match too
+    sizes = [16, 2] if quick else [64, 64, 2]
+    model = models.mlp(sizes, dropout=0.2)   # dropout: the resumed keys must match too
     optimizer = optax.adam(1e-3)
     ts = train.init_train_state(model, optimizer, jax.random.key(seed), (1, 20))
     step = train.make_train_step(model, optimizer, losses.softmax_cross_entropy)
     print("training", flush=True)
     ts, history = train.fit(ts, step, (x, y), epochs=epochs, batch_size=32, verbose=0,
-                            checkpoint_dir=checkpoint_dir)
+                            checkpoint_dir=checkpoint_dir, steps_per_call=1 if quick else 4)
     leaves = [np.asarray(leaf) for leaf in jax.tree.leaves((ts.params, ts.opt_state))]
     with io.atomic_write(out) as f:
         np.savez(f, *leaves)
-    print(json.dumps({"epochs_run": len(history["loss"]), "step": int(ts.step)}), flush=True)
+    # a worker killed after its last checkpoint leaves nothing to train: no "loss" history
+    print(json.dumps({"epochs_run": len(history.get("loss", ())), "step": int(ts.step)}),
+          flush=True)
 
 
 def start(args, checkpoint_dir: Path, out: Path) -> tuple[subprocess.Popen, float]:
     """A worker process, and the time it printed 'training'."""
     command = [sys.executable, __file__, "--worker", str(checkpoint_dir), str(out),
-               str(args.epochs), str(args.seed)]
+               str(args.epochs), str(args.seed)] + (["quick"] if args.quick else [])
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}   # one device
+    if args.quick:   # XLA's cheap compile: every worker compiles its programs anew
+        env.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)
     line = proc.stdout.readline()
@@ -214,7 +220,7 @@ def main(argv=None) -> dict:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--worker"]:     # started by `start`: the worker skips _common's imports
-        directory, out_npz, epochs, seed = sys.argv[2:]
-        worker(directory, out_npz, int(epochs), int(seed))
+        directory, out_npz, epochs, seed, *quick = sys.argv[2:]
+        worker(directory, out_npz, int(epochs), int(seed), quick=quick == ["quick"])
     else:
         main()

@@ -189,7 +189,7 @@ def pretrain(runner: "Runner", args, src, src_test):
         if args.save_pretrained is not None:
             written = checkpoint.save_weights(args.save_pretrained, {"params": ts.params, "state": ts.state})
             print(f"wrote {written}")
-    test = train.evaluate(ts, runner.cnn_eval, src_test)
+    test = train.evaluate(ts, runner.cnn_eval, src_test, **runner.test_batch)
     info = {"classes": args.source_classes, "n_test": len(src_test[0]),
             "n_train": len(src[0]) if args.load_pretrained is None else None,
             "epochs": epochs, "test_accuracy": test["accuracy"], "test_loss": test["loss"],
@@ -258,6 +258,9 @@ class Runner:
         self._head_steps: dict[int, object] = {}
         self.layers = {"features_fc": args.fc_layer, "features_conv": args.conv_layer}
         self._test_features: dict[str, np.ndarray] = {}
+        # --quick: the test sets in batches of --batch-size too, so that every evaluation and
+        # feature extraction of a model compiles once (one batch shape)
+        self.test_batch = {"batch_size": args.batch_size} if args.quick else {}
 
     def set_pretrained(self, params, state) -> None:
         self.params, self.state, self._test_features = params, state, {}
@@ -278,7 +281,8 @@ class Runner:
     def test_features(self, method: str) -> np.ndarray:
         if method not in self._test_features:
             self._test_features[method] = transfer.extract_features(
-                self.cnn, self.params, self.state, self.layers[method], self.test[0])
+                self.cnn, self.params, self.state, self.layers[method], self.test[0],
+                **self.test_batch)
         return self._test_features[method]
 
     def run(self, method: str, x, y, key) -> dict:
@@ -291,7 +295,8 @@ class Runner:
             ts, steps = fit_steps(ts, self.head_step(len(f)), (f, y), self.args)
             tr = train.evaluate(ts, self.head_eval, (f, y), batch_size=bs)
             te = train.evaluate(ts, self.head_eval,
-                                (scale(self.test_features(method)), self.test[1]))
+                                (scale(self.test_features(method)), self.test[1]),
+                                **self.test_batch)
             extra["feature_dim"] = int(f.shape[1])
         else:
             opt = self.opts[method]
@@ -300,7 +305,7 @@ class Runner:
                 ts = self.transplanted(ts, opt)
             ts, steps = fit_steps(ts, self.steps[method], (x, y), self.args)
             tr = train.evaluate(ts, self.cnn_eval, (x, y), batch_size=bs)
-            te = train.evaluate(ts, self.cnn_eval, self.test)
+            te = train.evaluate(ts, self.cnn_eval, self.test, **self.test_batch)
             if method == "fine_tune_frozen":
                 extra["frozen_unchanged"] = self.frozen_unchanged(ts.params)
                 extra["frozen_statistics_unchanged"] = self.frozen_statistics_unchanged(ts.state)

@@ -9,7 +9,7 @@ def test_activations_quick(tmp_path, monkeypatch, load_script):
     returned = load_script("activations", monkeypatch).main(["--quick", "--out", str(tmp_path)])
     m = json.loads((tmp_path / "metrics.json").read_text())
     depth = m["depth"]
-    assert depth == 10 and set(m["runs"]) == set(m["test_accuracy"]) == ACTIVATIONS
+    assert depth == 3 and set(m["runs"]) == set(m["test_accuracy"]) == ACTIVATIONS  # --quick: 3
     for run in m["runs"].values():
         for when in ("init", "trained"):
             probe = run[when]

@@ -1,5 +1,5 @@
 """experiments/batchnorm.py in --quick mode: layout, per-lr records and the summary logic (no
-claims: 2 epochs of a 32-unit MLP on 600 images)."""
+claims: 2 epochs of an MLP with one hidden layer of 32 units on 600 images)."""
 import pytest
 
 

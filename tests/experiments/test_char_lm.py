@@ -35,8 +35,8 @@ def test_json_layout_and_values(outputs):
     assert 0.0 < r["unigram_bits_per_char"] < math.log2(len(m["vocabulary"]))
     assert r["beats_unigram"] == (r["test_bits_per_char"] < r["unigram_bits_per_char"])
     assert r["test_characters"] > m["n_test"]
-    memory = r["bits_with_memory"]
-    assert set(memory) == {"8"} and all(b > 0 for b in memory.values())
+    # --quick cuts the memory every 161 steps, the whole width: the uncut model's own score
+    assert r["bits_with_memory"] == {"161": pytest.approx(r["test_bits_per_char"], rel=1e-6)}
     assert set(m["samples"]) == {"0.5", "1.0"}
     for texts in m["samples"].values():   # 40 steps at most, "<unk>" written out
         assert len(texts) == 2 and all(isinstance(t, str) and len(t) <= 40 * 5 for t in texts)

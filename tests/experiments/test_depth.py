@@ -1,5 +1,5 @@
 """experiments/depth.py in --quick mode: the JSON layout, the records, the claim bookkeeping and the
-plot (no claims: 16 steps of 8- and 14-layer nets with 4-8-16 filters say nothing about depth)."""
+plot (no claims: 8 steps of 8- and 14-layer nets with 4-8-16 filters say nothing about depth)."""
 import math
 import re
 
@@ -34,12 +34,12 @@ def test_every_model_ran_with_sane_records(outputs):
     assert sorted(m["models"]) == sorted(NAMES) and list(returned["models"]) == NAMES
     s = m["settings"]
     assert s["quick"] is True and s["depths"] == [8, 14] and s["widths"] == [4, 8, 16]
-    assert (m["n_train"], m["n_test"]) == (256, 300)
+    assert (m["n_train"], m["n_test"]) == (128, 300)
     assert returned["summary"] == m["summary"]
-    # 256 images, batches of 32, 2 records per epoch: 4 steps per record, 2 epochs
+    # 128 images, batches of 32, 2 records per epoch: 2 steps per record, 2 epochs
     for name, r in m["models"].items():
         h = r["history"]
-        assert h["step"] == [4, 8, 12, 16] and r["steps"] == 16
+        assert h["step"] == [2, 4, 6, 8] and r["steps"] == 8
         assert h["epoch"] == [0.5, 1.0, 1.5, 2.0]
         assert all(len(h[k]) == 4 for k in ("loss", "error", "seconds"))
         assert all(0.0 <= e <= 1.0 for e in h["error"]) and all(math.isfinite(v) for v in h["loss"])

@@ -33,11 +33,11 @@ def test_layout_and_values(outputs):
 def test_mc_probabilities_is_the_mean_over_masks(outputs):
     module = outputs[1]
     model = models.mlp([16, 3], dropout=0.5)
-    _, params, _ = model.init(jax.random.key(0), (1, 5))
+    params = jax.jit(lambda k: model.init(k, (1, 5))[1])(jax.random.key(0))  # jitted: one compile
     x = jax.random.normal(jax.random.key(1), (4, 5))
     key = jax.random.key(2)
-    by_hand = np.mean([jax.nn.softmax(model.apply(params, {}, x, key=jax.random.fold_in(key, t),
-                                                  train=True)[0]) for t in range(3)], axis=0)
+    one_mask = jax.jit(lambda k: jax.nn.softmax(model.apply(params, {}, x, key=k, train=True)[0]))
+    by_hand = np.mean([one_mask(jax.random.fold_in(key, t)) for t in range(3)], axis=0)
     np.testing.assert_allclose(module.mc_probabilities(model, params, x, key, 3), by_hand,
                                rtol=1e-5, atol=1e-7)
     probs = jnp.array([[0.9, 0.1], [0.2, 0.8]])

@@ -24,17 +24,28 @@ def load(name, monkeypatch):
 
 
 def test_jdl_lstm_equals_the_hand_written_lstm_of_the_pure_jax_row():
-    """Gate order (u, f, c, o) = PyTorch's (i, f, g, o): one set of weights, one loss."""
+    """Gate order (u, f, c, o) = PyTorch's (i, f, g, o): one set of weights, one loss. (Random
+    weights of the cell's shapes, and both LSTMs in one jitted program: one compile, where the
+    cell's init and the hand-written loop run eagerly would compile every operation.)"""
     from jdl import nn
     cell = nn.LSTMCell(6)
-    params = cell.init(jax.random.key(0), 4)
-    x = jax.random.normal(jax.random.key(1), (3, 5, 4))
-    (_, a), _ = nn.scan_cell(cell, params, x)
-    h = c = jnp.zeros((3, 6))
-    for t in range(5):
-        i, f, g, o = jnp.split(x[:, t] @ params["wx"] + h @ params["wh"] + params["b"][None], 4, axis=-1)
-        c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
-        h = jax.nn.sigmoid(o) * jnp.tanh(c)
+    rng = np.random.default_rng(0)
+    shapes = jax.eval_shape(lambda k: cell.init(k, 4), jax.random.key(0))
+    params = jax.tree.map(lambda s: rng.normal(0, 0.5, s.shape).astype(np.float32), shapes)
+    x = rng.normal(size=(3, 5, 4)).astype(np.float32)
+
+    @jax.jit
+    def both(params, x):
+        (_, a), _ = nn.scan_cell(cell, params, x)
+        h = c = jnp.zeros((3, 6))
+        for t in range(5):
+            i, f, g, o = jnp.split(x[:, t] @ params["wx"] + h @ params["wh"] + params["b"][None],
+                                   4, axis=-1)
+            c = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+            h = jax.nn.sigmoid(o) * jnp.tanh(c)
+        return a, h
+
+    a, h = both(params, x)
     np.testing.assert_allclose(a, h, atol=1e-5)
 
 
@@ -42,7 +53,7 @@ def test_jdl_lstm_equals_the_hand_written_lstm_of_the_pure_jax_row():
 def test_rows_train_and_time(row, monkeypatch):
     module = load("recurrent", monkeypatch)
     rows = load("recurrent_rows", monkeypatch)
-    figures = module.measure(row, 4, 8, 2, warmup=1, windows=1)
+    figures = module.measure(row, 4, 8, 1, warmup=1, windows=1)   # unroll 1: less to compile
     assert all(figures[k] > 0 for k in ("compile_s", "steps_per_s", "peak_rss_mb"))
     with pytest.raises(ValueError, match="row: expected one of"):
         rows.make_stepper("keras", 4, 8)
