@@ -84,7 +84,10 @@ def start(args, checkpoint_dir: Path, out: Path) -> tuple[subprocess.Popen, floa
     """A worker process, and the time it printed 'training'."""
     command = [sys.executable, __file__, "--worker", str(checkpoint_dir), str(out),
                str(args.epochs), str(args.seed)] + (["quick"] if args.quick else [])
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}   # one device
+    # one device; no shared JAX compilation cache: JAX writes its entries in place, so a
+    # worker killed mid-write would leave a truncated entry in the caller's cache
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR")}
     if args.quick:   # XLA's cheap compile: every worker compiles its programs anew
         env.setdefault("JAX_DISABLE_MOST_OPTIMIZATIONS", "1")
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
