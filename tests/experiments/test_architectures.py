@@ -58,9 +58,23 @@ def test_plot_written(outputs):
     assert (outputs[0] / "architectures.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_small_vgg_by_hand(outputs):
+@pytest.fixture(scope="module")
+def summaries(outputs):
+    """{(arch, quick): (summary on (1, 28, 28, 1), description)} of every architecture the script
+    builds, quick and full: traced once for the tests below (the full GoogLeNet and ResNet-20
+    take about a second each)."""
     module = outputs[1]
-    s = summary(module.small_vgg((16, 32, 64), 256), (1, 28, 28, 1))
+    out = {}
+    for quick in (True, False):
+        args = module.parse_args(["--quick"] if quick else [])
+        for arch in module.ARCHS:
+            model, description = module.build(arch, args)
+            out[arch, quick] = summary(model, (1, 28, 28, 1)), description
+    return out
+
+
+def test_small_vgg_by_hand(summaries):
+    s, _ = summaries["vgg", False]                           # small_vgg((16, 32, 64), 256)
     conv = lambda cin, c: 9 * cin * c + c + 2 * c  # noqa: E731  conv with bias + BN scale, bias
     convs = conv(1, 16) + conv(16, 16) + conv(16, 32) + conv(32, 32) + conv(32, 64) + conv(64, 64)
     assert s.output_shape == (1, 10)
@@ -69,9 +83,9 @@ def test_small_vgg_by_hand(outputs):
     assert shapes["features/pool1"] == (1, 14, 14, 16) and shapes["features/pool3"] == (1, 3, 3, 64)
 
 
-def test_small_googlenet_by_hand(outputs):
+def test_small_googlenet_by_hand(outputs, summaries):
     module = outputs[1]
-    s = summary(module.small_googlenet(module.INCEPTIONS), (1, 28, 28, 1))
+    s, _ = summaries["googlenet", False]                     # small_googlenet(INCEPTIONS)
 
     def inception(cin, c1, r3, c3, r5, c5, pp):  # bias-free convs, BN scale + bias per channel
         return (cin * (c1 + r3 + r5 + pp) + 9 * r3 * c3 + 25 * r5 * c5
@@ -110,15 +124,14 @@ def test_arguments(outputs):
         module.parse_args(["--archs", "alexnet"])
 
 
-def test_every_architecture_builds(outputs):
+def test_every_architecture_builds(outputs, summaries):
     module = outputs[1]
-    quick, full = module.parse_args(["--quick"]), module.parse_args([])
     expected = {  # parameters on (1, 28, 28, 1); the full ones are checked by hand above
         "lenet5": (61_706, 61_706), "vgg": (7_574, 222_522), "googlenet": (1_146, 67_570),
         "resnet": (4_934, 67_906)}
+    assert set(expected) == set(module.ARCHS) and len(summaries) == 2 * len(expected)
     for arch, counts in expected.items():
-        for args, n in zip((quick, full), counts):
-            model, description = module.build(arch, args)
-            s = summary(model, (1, 28, 28, 1))
-            assert s.output_shape == (1, 10) and s.total_params == n, (arch, args.quick)
-    assert module.build("resnet", full)[1] == "ResNet-20 (CIFAR, widths 8-16-32)"
+        for quick, n in zip((True, False), counts):
+            s, _ = summaries[arch, quick]
+            assert s.output_shape == (1, 10) and s.total_params == n, (arch, quick)
+    assert summaries["resnet", False][1] == "ResNet-20 (CIFAR, widths 8-16-32)"
