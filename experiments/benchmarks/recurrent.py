@@ -71,7 +71,7 @@ def run_row(python: str, row: str, T: int, args, unroll: int) -> dict:
 def rows_of(args) -> list[tuple[str, int]]:
     """(row, unroll) pairs: jdl once per unroll, the others with unroll 1."""
     unrolls = [int(u) for u in args.unrolls.split(",")]
-    return ([("jdl", u) for u in unrolls] + [("flax-linen", 1), ("pure-jax", 1)]
+    return ([("jdl", u) for u in unrolls] + [("jdl-ahead", 1), ("flax-linen", 1), ("pure-jax", 1)]
             + ([("pytorch", 1)] if args.torch_python else []))
 
 

@@ -3,10 +3,13 @@
 Every row trains the same network, an LSTM (hidden H, 28 input features) over T steps whose
 last output feeds Dense(10), with softmax cross-entropy and Adam (lr 1e-3), on batches of 64:
 
-- `jdl`:        `serial(RNN(LSTMCell(H), unroll=u), Dense(10))` and `train.make_train_step`;
+- `jdl`:        `serial(RNN(LSTMCell(H), unroll=u), Dense(10))` and `train.make_train_step`
+                (on the CPU the input projection runs inside the scan, one product per step);
+- `jdl-ahead`:  the same with `project_ahead=True`: all steps' input projections in one matrix
+                product before the scan (cuDNN's and PyTorch's form);
 - `flax-linen`: `nn.RNN(nn.OptimizedLSTMCell(H))` + `nn.Dense`, a jitted step with donation;
 - `pure-jax`:   the LSTM written by hand: the input projection of all steps in one matrix
-                product, then `lax.scan` over time (what jdl's `scan_cell` does);
+                product, then `lax.scan` over time (the form of the `jdl-ahead` row);
 - `pytorch`:    `torch.nn.LSTM(28, H, batch_first=True)` + `nn.Linear`, eager, 2 threads.
 
 `make_stepper(row, T, H, unroll)` returns `(step, batches, sync)`: `step(batch)` runs one
@@ -26,12 +29,13 @@ def batches(T: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
              rng.integers(0, CLASSES, BATCH).astype(np.int32)) for _ in range(N_BATCHES)]
 
 
-def _jdl(T: int, H: int, unroll: int):
+def _jdl(T: int, H: int, unroll: int, project_ahead: bool | None = None):
     import jax
     import optax
     from jdl import losses, nn, train
 
-    model = nn.serial(nn.RNN(nn.LSTMCell(H), unroll=unroll), nn.Dense(CLASSES))
+    model = nn.serial(nn.RNN(nn.LSTMCell(H), unroll=unroll, project_ahead=project_ahead),
+                      nn.Dense(CLASSES))
     optimizer = optax.adam(1e-3)
     state = [train.init_train_state(model, optimizer, jax.random.key(0), (1, T, FEATURES))]
     step_fn = train.make_train_step(model, optimizer, losses.softmax_cross_entropy)
@@ -128,7 +132,11 @@ def _pytorch(T: int, H: int, unroll: int):
     return step, lambda out: out.item()
 
 
-ROWS = {"jdl": _jdl, "flax-linen": _flax, "pure-jax": _pure_jax, "pytorch": _pytorch}
+def _jdl_ahead(T: int, H: int, unroll: int):
+    return _jdl(T, H, unroll, project_ahead=True)
+
+
+ROWS = {"jdl": _jdl, "jdl-ahead": _jdl_ahead, "flax-linen": _flax, "pure-jax": _pure_jax, "pytorch": _pytorch}
 
 
 def make_stepper(row: str, T: int, H: int, unroll: int = 1):

@@ -66,6 +66,6 @@ def test_table_reports_ratios_against_jdl(monkeypatch):
                               "flax-linen": {"status": "error", "note": "boom"}}})
     assert "| pytorch | 25.0 | 0.50x | 1.00 | 300 |" in text and "error: boom" in text
     assert [r for r, _ in module.rows_of(module.parse_args(["--torch-python", ""]))] == [
-        "jdl", "jdl", "flax-linen", "pure-jax"]
+        "jdl", "jdl", "jdl-ahead", "flax-linen", "pure-jax"]
     assert sys.executable
     assert optax.adam

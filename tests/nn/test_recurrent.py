@@ -116,6 +116,28 @@ def test_unroll_gives_the_same_numbers():
         np.testing.assert_allclose(got, ref, **TOL)
 
 
+@pytest.mark.parametrize("reverse", [False, True], ids=["forward", "reverse"])
+@pytest.mark.parametrize("cell", [nn.SimpleRNNCell(F), nn.GRUCell(F), nn.LSTMCell(F)],
+                         ids=["simple", "gru", "lstm"])
+def test_projecting_ahead_or_per_step_gives_the_same_numbers_and_gradients(cell, reverse):
+    """The two places of the input projection (before the scan, or inside it) compute one
+    function: outputs, final carries and parameter gradients agree to float rounding."""
+    params, xs = cell.init(jax.random.key(1), IN), padded_batch()
+
+    def run(p, ahead):
+        carry, ys = nn.scan_cell(cell, p, xs, lengths=LENGTHS, reverse=reverse,
+                                 project_ahead=ahead)
+        return (ys ** 2).sum() + sum(jnp.sum(c ** 3) for c in jax.tree.leaves(carry)), (carry, ys)
+
+    (loss_a, out_a), grads_a = jax.value_and_grad(run, has_aux=True)(params, True)
+    (loss_s, out_s), grads_s = jax.value_and_grad(run, has_aux=True)(params, False)
+    for got, want in zip(jax.tree.leaves((loss_s, out_s, grads_s)),
+                         jax.tree.leaves((loss_a, out_a, grads_a))):
+        np.testing.assert_allclose(got, want, **TOL)
+    with pytest.raises(TypeError, match="project_ahead: expected True, False or None, got 'yes'"):
+        nn.RNN(cell, project_ahead="yes")
+
+
 @pytest.mark.parametrize("call,error,match", [
     (lambda c, p, x: nn.scan_cell(c, p, x[0]), ValueError,
      r"gru: expected an input of rank 3 \(batch, time, features\), got shape \(4, 2\)"),
