@@ -16,7 +16,7 @@
 #      shifts, batch 256 (200 s cap; the curve is written after every epoch)
 #   2. populations of 1, 8, 32 small MLPs vs the same members one after another (target 20x)
 #   3. the side-by-side table (MLP, CNN, small model) on the GPU (no PyTorch rows: they are CPU)
-#   4. ResNet-50 images/s and MFU (float32 and bfloat16) and deck 000's batch-size table
+#   4. ResNet-50 images/s and MFU (float32 and bfloat16) and Loo's CPU-vs-GPU batch-size table
 set -u
 OUT=${OUT:-results/gpu_checks}
 mkdir -p "$OUT"

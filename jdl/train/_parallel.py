@@ -12,7 +12,7 @@ over the whole batch, and batch norm uses the statistics of the whole global bat
    with `BatchNorm(axis_name="batch")` (moments averaged over devices) and
    `Dropout(rate, axis_name="batch")` (each device slices its part of the global-batch mask),
    and the step averages gradients with `lax.pmean`. JAX now implements `pmap` with
-   `shard_map` and calls it legacy; it is kept because the curriculum names it.
+   `shard_map` and calls it legacy; it is kept because the lectures name it.
 3. Under either, a global batch that does not divide by the device count is refused with a
    ValueError naming both numbers (uneven shards would change the arithmetic).
 
