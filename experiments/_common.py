@@ -7,6 +7,8 @@ few hundred examples (the test suite runs it) and writes to the same layout.
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 import platform
 import sys
 import time
@@ -85,11 +87,27 @@ def finish_figure(fig, path: Path, title: str | None = None, *, grid=(), legend=
     return path
 
 
+def machine() -> str:
+    """The CPU model and core count, e.g. "Intel(R) Xeon(R) Processor, 2 cores"."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
 def save_results(out: Path, metrics: dict, *, started: float) -> Path:
-    """Write `out/metrics.json` with the metrics plus run information (versions, time, command)."""
+    """Write `out/metrics.json` with the metrics plus run information (command, date, machine,
+    versions, seconds)."""
     metrics = dict(metrics)
     metrics["run"] = {
         "seconds": round(time.perf_counter() - started, 1), "command": " ".join(sys.argv),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine(),
         "device": str(jax.devices()[0]), "python": platform.python_version(),
         "versions": {"jdl": jdl.__version__, "jax": jax.__version__, "optax": optax.__version__,
                      "numpy": np.__version__},

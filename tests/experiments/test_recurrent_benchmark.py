@@ -69,3 +69,18 @@ def test_table_reports_ratios_against_jdl(monkeypatch):
         "jdl", "jdl", "jdl-ahead", "flax-linen", "pure-jax"]
     assert sys.executable
     assert optax.adam
+
+
+def test_breakdown_phases_and_table(monkeypatch):
+    """recurrent_breakdown.py: the jdl row's three programs run and time positive, and the
+    table derives backward and optimizer as differences of the phases."""
+    module = load("recurrent_breakdown", monkeypatch)
+    args = module.parse_args(["--quick"])
+    phases = module.child("jdl", 4, args)
+    assert list(phases) == list(module.PHASES) and all(v > 0 for v in phases.values())
+    text = module.table({28: {"jdl": {"forward": 1.0, "forward+backward": 3.5, "step": 4.0},
+                              "pytorch": {"forward": 0.5, "forward+backward": 1.5, "step": 2.0,
+                                          "top_ops_ms_per_step": {"aten::lstm": 0.7}},
+                              "flax-linen": {"error": "boom"}}})
+    assert "| jdl | 1.00 | 2.50 | 0.50 | 4.00 |" in text and "| flax-linen | boom |" in text
+    assert "`aten::lstm` 0.70" in text
