@@ -8,6 +8,14 @@ reshapes `(B, H, W, C)` to `(B, H/k, k, W/k, k, C)` and reduces the window axes:
 same forward values. With ties inside a window the reshape form splits the gradient equally
 between the tied maxima, while select-and-scatter gives it all to the first; both are valid
 subgradients. Other configurations use `lax.reduce_window`.
+
+Caution (measured): the reshape form's gradient marks the window elements equal to the
+forward's maximum, and XLA may recompute those elements in the backward pass. At the default
+optimization level XLA:CPU recomputes them bit for bit. At `--xla_backend_optimization_level=0`
+(what `JAX_DISABLE_MOST_OPTIMIZATIONS=1` sets) it recomputes a conv-BN-ReLU output with
+different rounding, no element matches, and those windows get no gradient: the summed |dL/dx|
+of a conv-BN-ReLU-pool block was 6,305 against 7,938, and a CNN's loss became NaN in 3 steps.
+Do not train with that flag.
 """
 from __future__ import annotations
 
