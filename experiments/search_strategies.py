@@ -1,7 +1,7 @@
 """Search strategies on one budget: grid, random and batched Bayesian optimization, and k-fold
 cross-validation against a single validation split.
 
-    python experiments/search_strategies.py            # full: 16 members per strategy, 3 seeds
+    python experiments/search_strategies.py            # full: 36 members per strategy, 3 seeds
     python experiments/search_strategies.py --quick    # seconds (the test)
 
 Claims (Salakhutdinov, *Deep Learning Essentials*, "Choosing Architecture": "Many
@@ -48,7 +48,7 @@ def parse_args(argv=None):
     p = parser("search_strategies", __doc__.splitlines()[0])
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--train-size", type=int, default=10000)
-    p.add_argument("--budget", type=int, default=16, help="members per strategy (a square)")
+    p.add_argument("--budget", type=int, default=36, help="members per strategy (a square)")
     p.add_argument("--batch", type=int, default=4, help="settings per Bayesian batch")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--folds", type=int, default=5)
