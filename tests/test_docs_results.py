@@ -19,7 +19,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = ROOT / "docs" / "experiments"
 ALIGNED = ["universal_approximation", "depth_width", "search_strategies", "autoencoder_pca",
-           "unet_segmentation"]
+           "unet_segmentation", "word_language"]
 NUMBER = re.compile(r"(?<![\w.=])-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[+-]?\d+)?%?(?![\w.])")
 
 
