@@ -42,19 +42,21 @@ def results_table_tokens(page: str) -> list[str]:
     return tokens
 
 
+def key_numbers(key: str) -> list[float]:
+    """A key that is a number ("12,730"), or the numbers it names ("latent_2": 2)."""
+    if re.fullmatch(r"-?[\d,]+(\.\d+)?", key):
+        return [float(key.replace(",", ""))]
+    return [float(d) for d in re.findall(r"(?<![a-z])\d+(?![a-z])", key)]
+
+
 def metric_numbers(obj) -> list[float]:
-    """Every number in a JSON value, and in its dictionary keys ("12,730", "latent_2")."""
+    """Every number in a JSON value, and in its dictionary keys."""
     if isinstance(obj, bool):
         return []
     if isinstance(obj, (int, float)):
         return [float(obj)]
     if isinstance(obj, dict):
-        keys = [float(k.replace(",", "")) if re.fullmatch(r"-?[\d,]+(\.\d+)?", k) else None
-                for k in obj]   # a key that is a number, or names one ("latent_2": 2)
-        keys = [k for k in keys if k is not None] + [
-            float(d) for k in obj if not re.fullmatch(r"-?[\d,]+(\.\d+)?", k)
-            for d in re.findall(r"(?<![a-z])\d+(?![a-z])", k)]
-        return keys + [n for v in obj.values() for n in metric_numbers(v)]
+        return [n for k, v in obj.items() for n in key_numbers(k) + metric_numbers(v)]
     if isinstance(obj, list):
         return [n for v in obj for n in metric_numbers(v)]
     return []
