@@ -20,7 +20,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = ROOT / "docs" / "experiments"
 ALIGNED = ["universal_approximation", "depth_width", "search_strategies", "autoencoder_pca",
-           "unet_segmentation", "word_language", "vae"]
+           "unet_segmentation", "word_language", "vae",
+           "autoencoder_uses"]
 NUMBER = re.compile(r"(?<![\w.=])-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[+-]?\d+)?%?(?![\w.])")
 
 
