@@ -21,7 +21,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PAGES = ROOT / "docs" / "experiments"
 ALIGNED = ["universal_approximation", "depth_width", "search_strategies", "autoencoder_pca",
            "unet_segmentation", "word_language", "vae",
-           "autoencoder_uses", "sequential_fashion", "char_lm"]
+           "autoencoder_uses", "sequential_fashion", "char_lm",
+           "shift_robustness"]
 NUMBER = re.compile(r"(?<![\w.=])-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[+-]?\d+)?%?(?![\w.])")
 
 
