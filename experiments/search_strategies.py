@@ -204,11 +204,11 @@ def plot(runs: dict, cv: dict, args):
             axes[1].scatter(r["settings"]["learning_rate"], r["settings"]["weight_decay"],
                             c=r["scores"], cmap="viridis", marker={"grid": "s", "random": "^",
                                                                   "bayes": "o"}[name],
-                            s=30, vmin=0.1, vmax=0.9, edgecolors=color)
+                            s=30, vmin=0.75, vmax=0.87, edgecolors=color)
     axes[0].set(xlabel="members trained", ylabel="best validation accuracy so far",
                 title="mean over seeds (band: min to max)")
     axes[1].set(xscale="log", yscale="log", xlabel="learning rate", ylabel="weight decay",
-                title="settings tried (colour: validation accuracy)")
+                title="settings tried (colour: validation accuracy, 0.75 to 0.87)")
     for i, scores in enumerate(cv["fold_scores"]):
         axes[2].scatter(np.full(len(scores), i), scores, color="C3", label="one split (a fold)" if i == 0 else None)
         axes[2].errorbar(i + 0.15, cv["mean"][i], yerr=cv["kfold_mean_se"][i], color="k", marker="D",
