@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import platform
 import sys
 import time
@@ -19,6 +18,7 @@ import numpy as np
 import optax
 
 import jdl
+from benchmarks.bench_common import machine
 from jdl import data, viz
 from jdl.io import atomic_write, write_json
 
@@ -85,19 +85,6 @@ def finish_figure(fig, path: Path, title: str | None = None, *, grid=(), legend=
     path = viz.save_figure(fig, path)
     print(f"wrote {path}")
     return path
-
-
-def machine() -> str:
-    """The CPU model and core count, e.g. "Intel(R) Xeon(R) Processor, 2 cores"."""
-    model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{model}, {os.cpu_count()} cores"
 
 
 def save_results(out: Path, metrics: dict, *, started: float) -> Path:

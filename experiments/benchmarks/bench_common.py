@@ -12,9 +12,11 @@ Timing, as defined for the tables of docs/benchmarks.md:
 from __future__ import annotations
 
 import os
+import platform
 import resource
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -49,6 +51,19 @@ def settings(case: str, quick: bool) -> dict:
     raise ValueError(f"unknown case {case!r}")
 
 
+def machine() -> str:
+    """The CPU model, core count and OS, e.g. "Intel(R) Xeon(R) Processor, 2 cores, Linux 6.1"."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process in MB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -64,8 +79,6 @@ def prepare_data(source: str, directory, *, n_train=None, n_test=None, seed: int
     (N, 28, 28, 1), int32 labels. "random": uniform images and labels of the same shapes
     (60,000 / 10,000 unless `n_train` / `n_test` say otherwise).
     """
-    from pathlib import Path
-
     if source == "fashion_mnist":
         from jdl import data
 

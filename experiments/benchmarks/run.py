@@ -99,18 +99,6 @@ def versions() -> dict:
     return found
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()} {platform.release()}"
-
-
 def choose_data(args) -> tuple[str, str]:
     if args.quick:
         return "random", "random images and labels (--quick)"
@@ -150,7 +138,7 @@ def main(argv=None) -> dict:
     source, note = choose_data(args)
     results = {"command": shlex.join(["python", "experiments/benchmarks/run.py", *(argv if argv is not None else sys.argv[1:])]),
                "started": datetime.datetime.now().isoformat(timespec="seconds"), "quick": args.quick,
-               "versions": versions(), "machine": machine(), "device": None,
+               "versions": versions(), "machine": bc.machine(), "device": None,
                "xla_flags": os.environ.get("XLA_FLAGS", ""), "data": {"source": source, "note": note},
                "cases": {}, "total_s": 0.0}
     has_torch = importlib.util.find_spec("torch") is not None
