@@ -66,8 +66,10 @@ def race(activation: str, train_data, probe, args) -> dict:
     pop = train.init_population(model, optimizer, keys, (1, train_data[0].shape[1]),
                                 hyperparams={"learning_rate": np.array([lr for lr, _ in table],
                                                                        np.float32)})
+    # step by step rather than fit_population: the race needs the error every
+    # `eval_every` steps, finer than fit_population's epochs
     step = train.make_population_step(train_step)
-    x, y = train_data
+    x, y = jax.numpy.asarray(train_data[0]), jax.numpy.asarray(train_data[1])  # on the device once
     order = np.random.default_rng(args.seed).permutation(len(x))
     errors, steps_to = [], np.full(len(table), -1)
     done, started, eval_batch = 0, time.perf_counter(), 100 if args.quick else 1000

@@ -88,6 +88,8 @@ def train_settings(settings: dict, key, shared, data, args) -> tuple[np.ndarray,
                                 hyperparams=settings)
     pop, history = train.fit_population(pop, train_step, (x, y), epochs=args.epochs,
                                         batch_size=args.batch_size, val_data=val,
+                                        # patience = epochs never stops a member early but
+                                        # restores each one's best epoch (the one scored)
                                         eval_step=eval_step, patience=args.epochs,
                                         monitor="val_accuracy", verbose=0,
                                         eval_batch_size=100 if args.quick else 1000,

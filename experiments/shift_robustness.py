@@ -77,19 +77,9 @@ def train_model(name: str, train_data, val, args):
 
 
 def predictions(model, ts, x, batch: int) -> np.ndarray:
-    """Predicted classes of one trained model: (N,)."""
-    forward = _forward(model)
-    return np.concatenate([np.asarray(forward(ts.params, ts.state, x[i:i + batch]))
-                           for i in range(0, len(x), batch)])
-
-
-_FORWARDS: dict = {}
-
-
-def _forward(model):
-    if model not in _FORWARDS:
-        _FORWARDS[model] = jax.jit(lambda p, s, xb: jnp.argmax(model.apply(p, s, xb)[0], -1))
-    return _FORWARDS[model]
+    """Predicted classes of one trained model: (N,) (`train.predict` keeps one compiled
+    forward program per model)."""
+    return np.asarray(jnp.argmax(train.predict(model, ts, x, batch_size=batch), -1))
 
 
 def evaluate_shifts(model, runs, test, args) -> dict:

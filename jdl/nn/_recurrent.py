@@ -139,7 +139,8 @@ def _last_output(ys: Array, lengths: Array | None, reverse: bool) -> Array:
     return jnp.where((lengths > 0)[:, None], y, jnp.zeros_like(y))
 
 
-def _check_options(kind: str, cell: Any, unroll: Any) -> None:
+def _check_options(kind: str, cell: Any, unroll: Any, project_ahead: Any = None) -> None:
+    _projects_ahead(project_ahead)   # refuses anything but True, False or None
     if not isinstance(cell, Cell):
         raise TypeError(f"{kind}: expected cell to be a recurrent cell such as nn.GRUCell(64), "
                         f"got {type(cell).__name__}: {cell!r}")
@@ -173,8 +174,7 @@ def RNN(cell: Cell, *, return_sequences: bool = False, reverse: bool = False,
         model = nn.serial(nn.Embedding(1000, 32, padding_id=0), nn.RNN(nn.LSTMCell(64)),
                           nn.Dense(2))      # ids (batch, time) with trailing 0s -> logits
     """
-    _check_options("RNN", cell, unroll)
-    _projects_ahead(project_ahead)
+    _check_options("RNN", cell, unroll, project_ahead)
     kind = cell.kind
 
     def init(key, input_shape):
@@ -208,8 +208,7 @@ def Bidirectional(cell: Cell, backward_cell: Cell | None = None, *, merge: str =
     """
     _check_options("Bidirectional", cell, unroll)
     backward_cell = cell if backward_cell is None else backward_cell
-    _check_options("Bidirectional", backward_cell, unroll)
-    _projects_ahead(project_ahead)
+    _check_options("Bidirectional", backward_cell, unroll, project_ahead)
     if merge not in ("concat", "sum"):
         raise ValueError(f"Bidirectional: expected merge 'concat' or 'sum', got {merge!r}")
     if merge == "sum" and cell.features != backward_cell.features:
