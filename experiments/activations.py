@@ -5,10 +5,10 @@ ReLU, leaky ReLU and ELU; per-layer gradient norms (vanishing gradients), accura
     python experiments/activations.py --quick    # seconds: 3 Dense layers of 32, tiny data (the test)
 
 The claims: sigmoid'(z) <= 1/4, so backpropagation multiplies the error by a factor below 1/4 per
-sigmoid layer and the gradient of the first layers of a deep sigmoid net vanishes (*Engineering
-Deep Learning*, "Vanishing Gradients"; Senk's saturation quiz); tanh saturates too, ReLU does not
+sigmoid layer and the gradient of the first layers of a deep sigmoid net vanishes (*Engineering Deep
+Learning*, "Vanishing Gradients"; Senk's saturation quiz); tanh saturates too, ReLU does not
 saturate for z > 0 (Loo, Senk) but a unit whose input is negative on every example has a zero
-gradient: it "dies" (Senk; "good that we have many data points, so it can come back alive"); leaky
+gradient: it "dies" (Senk; "Good that we have many data points, so it can come back “alive”"); leaky
 ReLU (slope 0.01) and ELU keep a gradient for z < 0 (Loo, Senk, *Engineering Deep Learning*).
 
 Method: the same MLP (`--depth` Dense layers, `--width` units each, Glorot-uniform weights,

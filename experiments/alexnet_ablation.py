@@ -6,8 +6,8 @@ and the accuracy that the same removals cost a down-scaled AlexNet trained on Fa
     python experiments/alexnet_ablation.py --train-variants full no_fc6_fc7 --epochs 4
 
 Claim (Salakhutdinov, "AlexNet", after Zeiler & Fergus 2013, Table 3): "Remove top fully connected
-layer 7 - Drop ~16 million parameters - Only 1.1% drop in performance!"; "Remove layers 3 4, 6
-and 7 - Drop ~50 million parameters - 33.5% drop in performance! - Depth of the network is the
+layer 7", "Drop ~16 million parameters", "Only 1.1% drop in performance!"; "Remove layers 3 4,6
+and 7", "Drop ~50 million parameters", "33.5% drop in performance!", "Depth of the network is the
 key".
 
 Method, part 1 (ImageNet size, no training): `jdl.models.alexnet(drop_layers=...)` (two

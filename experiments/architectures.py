@@ -9,9 +9,10 @@ Each is trained on Fashion-MNIST twice, with and without data augmentation.
 Claim (*Engineering Deep Learning*, "CNN Architectures": LeNet 1989, GoogLeNet the 2014 ImageNet
 winner, VGGNet the runner-up, ResNet the 2015 winner; Loo, "Popular ConvNet Architectures";
 Salakhutdinov, Table 4: top-5 error VGG 7.1-8.4%, GoogLeNet 7.9%, ResNet-152 4.5%): each newer
-design classifies better; and (Senk) data augmentation, "the easiest and most common method to
-reduce overfitting on image data", enlarges the dataset with "horizontal reflections, random crop,
-... image translation" (*Engineering Deep Learning*: "Translation, Flips, Random cropping"). The
+design classifies better; and (Senk) data augmentation, "The easiest and most common method to
+reduce overfitting on image data", enlarges the dataset with "horizontal reflections", "random
+crop", ..., "image translation" (*Engineering Deep Learning*: "Translation, Flips, Random
+cropping"). The
 script measures rather than assumes: test accuracy, train - test gap, parameters, multiply-adds and
 seconds per epoch of every (architecture, augmentation) pair, at small CPU budgets on
 Fashion-MNIST.

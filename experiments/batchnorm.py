@@ -4,11 +4,11 @@
     python experiments/batchnorm.py --quick    # 600 / 200 examples, 1 hidden layer (the test)
     python experiments/batchnorm.py --lrs 0.1 1.0 --epochs 4
 
-Claim (*Engineering Deep Learning*, "Batch Normalization", Ioffe & Szegedy 2015; Salakhutdinov,
-"allows higher learning rates", "reduces the strong dependence on initialization"): normalizing
-each hidden unit over the mini-batch (then scaling by gamma and shifting by beta) makes a deep
-network reach a given accuracy in fewer steps and keeps it trainable at learning rates where the
-plain network diverges.
+Claim (Salakhutdinov, "Batch Normalization"; Senk: "to improve the training speed and
+performance"; Ioffe & Szegedy 2015, the paper's words: it "allows us to use much higher learning
+rates and be less careful about initialization"), read here as: normalizing each hidden unit over
+the mini-batch (then scaling by gamma and shifting by beta) makes a deep network reach a given
+accuracy in fewer steps and keeps it trainable at learning rates where the plain network diverges.
 
 Method: a deep MLP (default 784-256-256-256-256-256-10, ReLU, LeCun-normal init), plain SGD
 (no momentum: the learning rate alone sets the step), batch 100, with and without `BatchNorm`

@@ -4,7 +4,7 @@
     python experiments/depth.py --quick    # seconds: depths 8 and 14, 128 images (the tests)
     python experiments/depth.py --widths 16 32 64 --epochs 8
 
-Claim (Salakhutdinov, "Residual Networks": "really, really deep convnets do not train well, e.g.
+Claim (Salakhutdinov, "Residual Networks": "Really, really deep convnets do not train well, e.g.
 CIFAR10", He, Zhang, Ren & Sun, CVPR 2016, Fig. 1 and Fig. 6): the 56-layer *plain* net has a
 HIGHER training error than the 20-layer one (degradation: an optimization problem, not
 overfitting, since a deeper net could copy the shallower one and set its extra layers to the

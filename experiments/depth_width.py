@@ -3,7 +3,7 @@
     python experiments/depth_width.py            # full: 2 budgets x 5 depths x 3 seeds
     python experiments/depth_width.py --quick    # seconds (the test)
 
-Claims (*Engineering Deep Learning*, "Architecture Design": "A *large* single-layered MLP will
+Claims (*Engineering Deep Learning*, "Architecture Design": "A *large* single—layered MLP will
 be able to represent any function, but learning the function can fail: Optimization algorithm
 is unable to find the required parameters. Algorithm can choose a wrong function that
 overfits.", "Deeper networks with fewer parameters usually generalize well."; COMP9321: "The

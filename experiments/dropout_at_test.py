@@ -4,9 +4,10 @@
     python experiments/dropout_at_test.py --quick    # seconds (the test)
     python experiments/dropout_at_test.py --samples 1 10 100 --rate 0.5
 
-Claim (Salakhutdinov, "at test time all neurons are used but their outputs are multiplied by 0.5";
-Senk, dropout as "training a large ensemble of models that share parameters"; Srivastava et
-al. 2014 section 7.5): a network trained with dropout is an ensemble of 2^units thinned networks;
+Claim (Salakhutdinov, "At test time, we replace the masks by their expectation", "simply the
+constant vector 0.5 if dropout probability is 0.5"; Senk, "Dropout could be seen as training a
+large ensemble of models", "all these architectures share weights"; Srivastava et al. 2014
+section 7.5): a network trained with dropout is an ensemble of 2^units thinned networks;
 predicting with all units and scaled activations approximates the ensemble's average, and does as
 well as averaging the predictions of many sampled masks (Monte-Carlo averaging), while any single
 sampled mask does worse.
@@ -15,7 +16,7 @@ Method: two MLPs with dropout `--rate` after each hidden layer, the same seed (s
 same masks during training), SGD with momentum:
   inverted      `Dropout(rate)`: masks scaled by 1/(1-rate) in training, identity at test;
   scaled        `Dropout(rate, inverted=False)`: plain masks in training, activations times the
-                keep probability (1-rate) at test (the decks' formulation).
+                keep probability (1-rate) at test (the lectures' formulation).
 Each is evaluated on the test set (a set that training never touched; no choice is made on it):
 deterministically (the rule of its formulation), and by Monte-Carlo averaging of the softmax
 probabilities of T sampled masks for each T in `--samples`.

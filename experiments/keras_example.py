@@ -5,7 +5,7 @@ against the same network with ReLU and softmax cross-entropy, on Fashion-MNIST.
     python experiments/keras_example.py --variants all   # + the two mixed runs: about 10 min
     python experiments/keras_example.py --quick          # seconds, tiny data (the test suite runs it)
 
-The deck's Keras code, line by line in jdl:
+The lecture's Keras code, line by line in jdl:
 
     Dense(500) sigmoid, Dense(500) sigmoid, Dense(10) softmax   models.mlp([500, 500, 10], "sigmoid",
                                                                            w_init="glorot")

@@ -14,7 +14,8 @@ Model: `mlp([256, 128, 10], "relu")`, softmax cross-entropy, plain SGD (`optax.s
   updates, seconds, and the noise of the mini-batch gradient at the initial weights,
   E||g_B - g|| / ||g|| over 16 random batches (g: the full training-set gradient).
 - schedules: constant, 1/t (lr0 / (1 + t)), 1/sqrt(t + 1) (COMP9321), step decay (halve every
-  2 epochs), and "halve when the validation loss stops improving" (Senk) with
+  2 epochs), and halving when the validation loss stops improving (Senk: "maintain until
+  validation error stops improving", "divide learning rate by 2") with
   `jdl.train.ReduceLROnPlateau`; t counts epochs.
 
 The learning rate is an Optax hyperparameter (`optax.inject_hyperparams`), so one compiled

@@ -6,9 +6,11 @@ test set touched once.
                                                      # one model and its compiled programs
     python experiments/model_selection.py --lrs 1e-3 3e-3 --weight-decays 0 0.05
 
-Claim (Salakhutdinov, "Hyperparameter selection": choose hyper-parameters on a validation set,
-never on the test set; grid search and random search; Loo, "the test data is used only once, at the
-end"): choosing among many settings by validation accuracy makes the winner's validation score
+Claim (Salakhutdinov, "Model Selection": "For model selection, use Validation Set", "Estimate
+generalization performance using the Test Set"; "Grid Search (need lots of GPUs)"; Loo's
+training / validation / test split; random search from Bergstra & Bengio 2012), read here as:
+choose hyper-parameters on the validation set and read the test set once, at the end.
+Choosing among many settings by validation accuracy makes the winner's validation score
 optimistic (it is the maximum of noisy estimates), so the only honest estimate of the chosen model
 is its score on a test set used once, after the choice.
 

@@ -1,4 +1,4 @@
-"""Every deck optimizer on the same MLP on Fashion-MNIST: loss curves on one plot, accuracy table.
+"""Every optimizer of the lectures on one Fashion-MNIST MLP: loss curves on one plot, accuracy table.
 
     python experiments/optimizers.py            # full: 55k train / 5k val / 10k test, 10 epochs
     python experiments/optimizers.py --quick    # 600 / 200 / 300 examples, 2 epochs, mlp 784-32-10
@@ -6,7 +6,7 @@
 
 Model: `mlp([256, 128, 10], "relu")` (LeCun-normal init), softmax cross-entropy, batch 128, the
 same seed (same initial weights, same shuffles) for every optimizer. Optimizers are
-`jdl.optimizers.get(name, ...)` with the decks' defaults and the learning rates in `RUNS`; full-
+`jdl.optimizers.get(name, ...)` with the lectures' defaults and the learning rates in `RUNS`; full-
 batch GD takes one step per epoch on all 55k examples, so every run does the same gradient work per
 epoch. The two momentum conventions (Salakhutdinov; *Engineering Deep Learning*) coincide for a
 constant learning rate; they are also run under a step-decay schedule, where they differ.

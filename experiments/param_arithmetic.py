@@ -1,27 +1,27 @@
 """Parameter arithmetic (Salakhutdinov): fully connected vs locally connected vs convolutional.
 
-    python experiments/param_arithmetic.py            # the deck's 200x200 image (shapes only)
+    python experiments/param_arithmetic.py            # the lecture's 200x200 image (shapes only)
     python experiments/param_arithmetic.py --quick    # the same computation (the tests run it)
     python experiments/param_arithmetic.py --size 100 --kernel 5 --filters 32
 
 Claim (Salakhutdinov, "Local Connectivity"): "Fully Connected: 200x200 image, 40K hidden units, ~2B
 parameters"; "Locally Connected: 200x200 image, filter size 10x10, 4M parameters!"; then
 "Parameter Sharing": units that share parameters form a feature map, computed by a
-convolution. The deck's text gives no number for the shared case; the slide it follows
-(Ranzato's "Deep learning for vision" tutorial) continues with "Convolutional: 200x200 image,
-100 filters, filter size 10x10, 10K parameters".
+convolution. The lecture's text gives no number for the shared case; the slide it follows comes
+from Ranzato's tutorial slides, which continue (in this docstring's words) with a convolutional
+layer of 100 filters of 10x10 on the same 200x200 image: 10K parameters.
 
 Method: each layer is built with jdl (`nn.Dense`, `nn.LocallyConnected2D`, `nn.Conv`) on a
 (1, 200, 200, 1) grayscale input and initialised under `jax.eval_shape`, so the 1.6 billion
 weights of the dense layer are counted from shapes without being allocated. The counts are
 checked against the closed forms (H x W input, N dense units, k x k filters, F maps, C = 1,
-"SAME" padding and stride 1, so a map has H W units: 40K hidden units per map, as the deck):
+"SAME" padding and stride 1, so a map has H W units: 40K hidden units per map, as the lecture):
 
     fully connected       weights = (H W C) N             biases = N
     locally connected     weights = (H W F) (k^2 C)       biases = H W F
     convolutional         weights = F (k^2 C)             biases = F
 
-The deck counts weights ("~2B" is 1.6e9 rounded; 4M = 40,000 x 100 exactly); biases are
+The lecture counts weights ("~2B" is 1.6e9 rounded; 4M = 40,000 x 100 exactly); biases are
 reported separately. A sweep over image sizes (N = H W dense units) shows the scaling: dense
 grows as (H W)^2, local as H W k^2, convolutional not at all.
 

@@ -6,8 +6,8 @@
                                                     # its compiled programs
     python experiments/regularization.py --methods none l1 --l1 3.0
 
-Claim (Loo, "Too many parameters => Overfitting. Regularize weights", L2 eq. 4-6, L1 eq. 7-9, early
-stopping; *Engineering Deep Learning*, "Regularization Strategies": norm penalties, data
+Claim (Loo, "Too many parameters" implies "Overfitting", "Regularize Weights", L2 eq. 4-6, L1 eq.
+7-9, early stopping; *Engineering Deep Learning*, "Regularization Strategies": norm penalties, data
 augmentation, noise robustness, early stopping, dropout; Salakhutdinov and Senk, dropout "with
 probability 0.5"): with far more parameters than examples the network fits the training set
 perfectly and validates much worse; each regularizer shrinks that train/validation gap and should
@@ -30,7 +30,7 @@ seed, initialization, data and optimizer (SGD, momentum 0.9, lr 0.01 with cosine
     weight_noise    N(0, 0.05^2) noise on the weights at every training step (*Engineering
                     Deep Learning*)
 
-Biases are never penalized or perturbed (*Engineering Deep Learning*: "only weights are
+Biases are never penalized or perturbed (*Engineering Deep Learning*: "Only weights are
 penalized"). After training every model is evaluated in eval mode on the whole training set,
 the validation and the test set: gap = train accuracy - validation accuracy; L1 sparsity =
 fraction of weights with |w| < 1e-5 (--sparsity-tol; reported for every method, so the

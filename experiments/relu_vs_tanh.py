@@ -3,11 +3,11 @@
     python experiments/relu_vs_tanh.py            # full: 4 learning rates x 3 seeds per activation
     python experiments/relu_vs_tanh.py --quick    # seconds (the test)
 
-Claim (Senk, "Recap: ReLU": "Rectified linear unit (ReLU): max(0, x), makes learning faster (in
+Claim (Senk, "Recap: ReLU": "Rectified linear unit (ReLU):" max(0, x), "makes learning faster (in
 practice x6)"; the factor is from Krizhevsky, Sutskever & Hinton 2012, Figure 1: a four-layer
-CNN reached 25% training error on CIFAR-10 six times faster with ReLUs than with tanh units,
-"the learning rates for each network were chosen independently to make training as fast as
-possible").
+CNN reached 25% training error on CIFAR-10 six times faster with ReLUs than with tanh units;
+in the paper's words, "The learning rates for each network were chosen independently to make
+training as fast as possible").
 
 Method: an MLP 784-256-256-256-10 with ReLU or tanh hidden units (LeCun normal weights for
 both, zero biases) on the 55,000 Fashion-MNIST training images, SGD with momentum 0.9, batch

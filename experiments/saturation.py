@@ -5,12 +5,12 @@ sigmoid + cross-entropy and softmax + log-likelihood do not.
     python experiments/saturation.py --quick    # seconds, tiny data, one model object for the
                                                 # three costs (the test suite runs it)
 
-The deck's argument: with C = 1/2 ||y - a^L||^2 and a^L = sigmoid(z^L) the output error is
+The lecture's argument: with C = 1/2 ||y - a^L||^2 and a^L = sigmoid(z^L) the output error is
 delta^L = (a^L - y) sigmoid'(z^L), which is ~0 when z^L is large, however wrong the output;
 the cross-entropy cost cancels sigmoid'(z^L) (delta^L = a^L - y), and so does softmax with
 the log-likelihood cost. Two parts:
 
-1. One neuron, the worked example behind the deck's "Slow Learning!" figure (Nielsen, ch. 3):
+1. One neuron, the worked example behind the lecture's "Slow Learning!" figure (Nielsen, ch. 3):
    a = sigmoid(w * 1 + b), target y = 0, gradient descent with eta = 0.15, started at
    (w, b) = (0.6, 0.9) (a = 0.82) and at (2, 2) (a = 0.98, saturated), quadratic vs
    cross-entropy cost. Recorded: the cost and output per epoch, epochs until a < 0.2.

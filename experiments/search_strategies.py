@@ -5,8 +5,8 @@ cross-validation against a single validation split.
     python experiments/search_strategies.py --quick    # seconds (the test)
 
 Claims (Salakhutdinov, *Deep Learning Essentials*, "Choosing Architecture": "Many
-hyper-parameters ... Cross Validation, Grid Search (need lots of GPUs), Smarter Strategies:
-Bayesian Optimization"). Our reading: on the same number of trained models, Bayesian
+hyper-parameters", "Cross Validation", "Grid Search (need lots of GPUs)", "Smarter Strategies",
+"Bayesian Optimization"). Our reading: on the same number of trained models, Bayesian
 optimization finds better settings than grid or random search; and cross-validation estimates a
 setting's accuracy more reliably than one validation split.
 

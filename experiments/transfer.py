@@ -6,11 +6,11 @@
 
 Claim (Senk, "Feature extraction & Fine-tuning"; docs/curriculum.md, chapter 8): the lecture's two
 recipes for reusing a network trained on a large dataset (AlexNet on ImageNet) on your own, smaller
-one: 1. *feature extraction*, "extract features (from the fc6 or fc7 layer) using your own data and
-train a classifier" ("AlexNet fc6 features generalize to SUN-397"); 2. *fine-tuning*, "train on
-ImageNet, finetune network on your own data". The usual reading, tested here: with few labels the
-transferred features beat training the same network from scratch, and fine-tuning (which moves the
-features too) pays off once more labels are available.
+one: 1. *feature extraction*, "Extract features (from the fc6 or fc7 layer) using your own data and
+train a classifier" ("AlexNet fc6 features (trained on ImageNet) generalize to SUN-397 scene
+dataset"); 2. *fine-tuning*, "Train on ImageNet", "Finetune network on your own data". The usual
+reading, tested here: with few labels the transferred features beat training the same network from
+scratch, and fine-tuning (which moves the features too) pays off once more labels are available.
 
 Method. Source task: Fashion-MNIST classes 0-4 (T-shirt, trouser, pullover, dress, coat), all
 30,000 training images, `fashion_cnn(5)` (conv32-BN-ReLU-pool, conv64-BN-ReLU-pool, fc128,

@@ -8,7 +8,7 @@ approximator (can represent any function)", "The capacity of the network increas
 hidden units and more hidden layers"; Cybenko 1989, Hornik 1991): a single hidden layer of
 enough units fits any continuous function on an interval as closely as we like, and (our
 reading) the units needed grow with how hard the function is to follow. And its caveat
-(Engineering Deep Learning: "A large single-layered MLP will be able to represent any function,
+(Engineering Deep Learning: "A *large* single—layered MLP will be able to represent any function,
 but learning the function can fail: Optimization algorithm is unable to find the required
 parameters.").
 

@@ -4,11 +4,11 @@ the prior, and a 2-D latent map.
     python experiments/vae.py            # full: 55,000 training images, 20 + 20 epochs
     python experiments/vae.py --quick    # 600 images, 1 epoch each (the tests)
 
-Claim (*Engineering Deep Learning*, "Autoencoders" and "Architectures: Variational
-Autoencoders"): unsupervised learning "learn[s] representations of input data (latent space)";
-the encoder "performs dimensionality reduction and creates a latent space" and the decoder
-"reconstructs the input using the latent space". Salakhutdinov's *Deep Learning Essentials*
-lists the VAE among the "Statistical Generative Models": a model one can sample new images from.
+Claim (*Engineering Deep Learning*, "Autoencoders" and "Architectures: Variational Autoencoders"):
+unsupervised learning, with the "Goal: To learn representations of input data (latent space)"; the
+encoder "Performs dimensionality reduction and creates a latent space." and the decoder
+"Reconstructs the input using the latent space." Salakhutdinov's *Deep Learning Essentials* lists
+the VAE among the "Statistical Generative Models": a model one can sample new images from.
 
 Method: `models.vae(latent, hidden, likelihood="bernoulli")` (Kingma & Welling's MLP encoder and
 decoder, ReLU) on pixels in [0, 1], trained with Adam on the negative ELBO

@@ -5,7 +5,7 @@
     python experiments/visualization.py --style-weights 3e4 1e5 --style-steps 500
 
 Senk's lecture closes with "Visualizing CNNs" and "Neural Style Transfer" (appendix: [Simonyan et
-al. 2014]); Salakhutdinov's lecture shows "the outputs (not the filters) of each layer" of a
+al. 2014]); Salakhutdinov's lecture shows "The outputs (not the filters) of each layer" of a
 ConvNet and lists style transfer among its uses (docs/curriculum.md, chapter 8). The lectures show
 pictures, not formulas; the formulas are the cited papers', implemented in `jdl.viz`
 (docs/visualization.md). What the pictures should show, checked by numbers where one exists:

@@ -7,12 +7,12 @@ ReLU, 2x2 max pooling, then a dense classifier that tells X from O.
 
 Claim (*Engineering Deep Learning*, "Steps in CNN" / "Convolution on Multiple Filters" /
 "Activation" / "Pooling" / "Classification"): filtering the +-1 image of an X with a 3x3 kernel
-gives, at each position, the mean of the pixel-kernel products ("(1 + 1 + ... + 1) / 9 = 1"
-where the patch matches), so the diagonal kernel yields the printed 7x7 map
-(0.77 -0.11 0.11 0.33 0.55 -0.11 0.33 / ...) with 1.00 along the X's diagonal; ReLU zeroes the
-negative values; 2x2 max pooling (stride 2, the 7th row/column pooled alone) gives the printed
-4x4 maps (1.00 0.33 0.55 0.33 / ...); the pooled maps of all channels are flattened and a fully
-connected layer with a cross-entropy loss classifies.
+gives, at each position, the mean of the pixel-kernel products (the lecture's formula
+(1 + 1 + ... + 1) / 9 = 1 where the patch matches), so the diagonal kernel yields the printed
+7x7 map (0.77 -0.11 0.11 0.33 0.55 -0.11 0.33 / ...) with 1.00 along the X's diagonal; ReLU
+zeroes the negative values; 2x2 max pooling (stride 2, the 7th row/column pooled alone) gives
+the printed 4x4 maps (1.00 0.33 0.55 0.33 / ...); the pooled maps of all channels are flattened
+and a fully connected layer with a cross-entropy loss classifies.
 
 Kernels (as printed in the deck, +-1 entries, used as kernel / 9 so a map is a mean):
 
@@ -21,8 +21,8 @@ Kernels (as printed in the deck, +-1 entries, used as kernel / 9 so a map is a m
     -1  1 -1        -1  1 -1        -1  1 -1
     -1 -1  1         1 -1  1         1 -1 -1
 
-All three are symmetric under a 180-degree rotation, so the deck's "flip rows and columns of the
-kernel" (true convolution) and jdl's cross-correlation (`nn.Conv`) give the same maps.
+All three are symmetric under a 180-degree rotation, so the lecture's "Flip rows and columns of the
+kernel." (true convolution) and jdl's cross-correlation (`nn.Conv`) give the same maps.
 
 Method: model = Conv(3 kernels 3x3, VALID, no bias) -> ReLU -> MaxPool(2, 2, "SAME") -> Flatten
 (4 x 4 x 3 = 48) -> Dense(2), softmax cross-entropy. Data: the deck's X and an O drawn on the
