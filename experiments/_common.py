@@ -102,3 +102,33 @@ def save_results(out: Path, metrics: dict, *, started: float) -> Path:
     path = write_json(Path(out) / "metrics.json", metrics)
     print(f"wrote {path}")
     return path
+
+
+def mean_sd(values) -> dict:
+    """Mean and sample sd (ddof 1) over seeds: `{"mean", "sd", "values"}`.
+
+    A missing value (None or NaN: a target a seed never reached, a diverged run) stays None in
+    `values`, and then `mean` and `sd` are None too, since a mean of the others would hide it.
+    """
+    vals = [None if v is None or not np.isfinite(v) else float(v) for v in values]
+    if not vals or None in vals:
+        return {"mean": None, "sd": None, "values": vals}
+    return {"mean": float(np.mean(vals)), "sd": float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0,
+            "values": vals}
+
+
+def format_mean_sd(stat: dict, digits: int = 3, scientific: bool = False) -> str:
+    """'0.861 ± 0.004'; 'not reached' or '2 of 3 reached' when values are missing."""
+    if stat["mean"] is None:
+        reached = sum(v is not None for v in stat["values"])
+        return "not reached" if reached == 0 else f"{reached} of {len(stat['values'])} reached"
+    f = "e" if scientific else "f"
+    return f"{stat['mean']:.{digits}{f}} ± {stat['sd']:.{digits}{f}}"
+
+
+def exceeds_spread(a: dict, b: dict) -> bool | None:
+    """The rule for a verdict: two means differ only when the gap exceeds the sum of their sds
+    (None when either has missing values)."""
+    if a["mean"] is None or b["mean"] is None:
+        return None
+    return abs(a["mean"] - b["mean"]) > a["sd"] + b["sd"]
