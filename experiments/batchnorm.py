@@ -1,6 +1,6 @@
 """Batch normalization: with vs without, steps to a target accuracy and tolerance to a large lr.
 
-    python experiments/batchnorm.py            # full: 20k train / 5k val, 8 epochs, 5 lrs x 2
+    python experiments/batchnorm.py            # full: 20k train / 5k val, 8 epochs, 6 lrs x 3 seeds x 2
     python experiments/batchnorm.py --quick    # 600 / 200 examples, 1 hidden layer (the test)
     python experiments/batchnorm.py --lrs 0.1 1.0 --epochs 4
 
@@ -12,15 +12,16 @@ accuracy in fewer steps and keeps it trainable at learning rates where the plain
 
 Method: a deep MLP (default 784-256-256-256-256-256-10, ReLU, LeCun-normal init), plain SGD
 (no momentum: the learning rate alone sets the step), batch 100, with and without `BatchNorm`
-after each hidden Dense. Every learning rate of `--lrs` is one member of a population
-(`jdl.train.fit_population`): the members share the seed, so every lr starts from the same
-weights and sees the same batches; the only differences are lr and the BN layers. After each
-epoch: validation accuracy (BN in eval mode: running statistics). Figures per run: the first
-step count at which validation accuracy reached `--target` (checked at epoch ends), the best
+after each hidden Dense. Every (learning rate, seed) of `--lrs` x `--seeds` is one member of a
+population (`jdl.train.fit_population`): the members of one seed share their initial weights
+and batches, so within a seed the only differences are lr and the BN layers. After each epoch:
+validation accuracy (BN in eval mode: running statistics). Figures per run: the first step
+count at which validation accuracy reached `--target` (checked at epoch ends), the best
 validation accuracy, and whether the run diverged (non-finite loss or validation accuracy at
-chance, <= 0.2).
+chance, <= 0.2); per lr, their mean +- sd over the seeds. A claim holds only when the
+difference exceeds the seeds' spread (`_common.exceeds_spread`).
 
-Writes `<out>/metrics.json` and `<out>/batchnorm.png`. Full mode on the 2-core CPU: about 4
+Writes `<out>/metrics.json`, `<out>/table.md` and `<out>/batchnorm.png`. Full mode on the 2-core CPU: about 4
 minutes (measured: see docs/experiments/batchnorm.md).
 """
 from __future__ import annotations
@@ -32,7 +33,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import optax
-from _common import finish_figure, load_images, parser, save_results, settings as _settings
+from _common import (exceeds_spread, finish_figure, format_mean_sd, load_images, mean_sd, parser,
+                     save_results, settings as _settings, write_table)
 
 from jdl import losses, metrics, models, train, viz
 
@@ -45,9 +47,10 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--target", type=float, default=0.85, help="validation accuracy to reach")
+    p.add_argument("--seeds", type=int, default=3)
     args = p.parse_args(argv)
     if args.quick:
-        args.hidden, args.epochs, args.lrs, args.target = [32], 2, [0.1, 3.0], 0.5
+        args.hidden, args.epochs, args.lrs, args.target, args.seeds = [32], 2, [0.1, 3.0], 0.5, 2
     return args
 
 
@@ -55,14 +58,21 @@ def finite(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
+def members(args) -> list[tuple[float, int]]:
+    """(learning rate, seed) of every member: each lr trains from each seed's weights."""
+    return [(lr, seed) for lr in args.lrs for seed in range(args.seed, args.seed + args.seeds)]
+
+
 def run_population(batch_norm: bool, args, train_data, val) -> tuple[dict, float]:
-    """Train one population (one member per lr); return per-lr records and the seconds taken."""
+    """Train one population (lrs x seeds); return per-lr records over the seeds and the seconds."""
     model = models.mlp([*args.hidden, 10], "relu", batch_norm=batch_norm)
     optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
-    n = len(args.lrs)
-    keys = jax.numpy.stack([jax.random.key(args.seed)] * n)  # same init and shuffles for every lr
+    table = members(args)
+    # a seed's members share their initial weights and batches whatever their lr
+    keys = jax.numpy.stack([jax.random.key(seed) for _, seed in table])
     pop = train.init_population(model, optimizer, keys, (1, train_data[0].shape[1]),
-                                hyperparams={"learning_rate": np.asarray(args.lrs, np.float32)})
+                                hyperparams={"learning_rate": np.asarray([lr for lr, _ in table],
+                                                                         np.float32)})
     train_step, eval_step = train.make_steps(model, optimizer, losses.softmax_cross_entropy,
                                              metrics={"accuracy": metrics.accuracy})
     started = time.perf_counter()
@@ -75,43 +85,71 @@ def run_population(batch_norm: bool, args, train_data, val) -> tuple[dict, float
     seconds = time.perf_counter() - started
     steps_per_epoch = len(train_data[0]) // args.batch_size
     records = {}
-    for i, lr in enumerate(args.lrs):
-        acc = history["val_accuracy"][:, i]
-        loss = history["loss"][:, i]
-        reached = np.flatnonzero(acc >= args.target)
-        diverged = (not np.all(np.isfinite(loss))) or acc[-1] <= 0.2
+    for lr in args.lrs:
+        runs = [i for i, (member_lr, _) in enumerate(table) if member_lr == lr]
+        acc, loss = history["val_accuracy"][:, runs].T, history["loss"][:, runs].T
+        best = [float(np.nanmax(a)) if np.any(np.isfinite(a)) else None for a in acc]
+        reached = [np.flatnonzero(a >= args.target) for a in acc]
         records[f"{lr:g}"] = {
-            "lr": lr, "val_accuracy": [finite(v) for v in acc],
-            "train_loss": [finite(v) for v in loss],
-            "best_val_accuracy": finite(float(np.nanmax(acc))) if np.any(np.isfinite(acc)) else None,
-            "final_val_accuracy": finite(float(acc[-1])),
-            "steps_to_target": int((reached[0] + 1) * steps_per_epoch) if len(reached) else None,
-            "diverged": bool(diverged),
+            "lr": lr, "val_accuracy": [[finite(v) for v in a] for a in acc],
+            "train_loss": [[finite(v) for v in l] for l in loss],
+            "best_val_accuracy": mean_sd(best),
+            "final_val_accuracy": mean_sd([finite(a[-1]) for a in acc]),
+            "steps_to_target": mean_sd([int((r[0] + 1) * steps_per_epoch) if len(r) else None
+                                        for r in reached]),
+            "diverged": [bool(not np.all(np.isfinite(l)) or a[-1] <= 0.2) for a, l in zip(acc, loss)],
         }
     return records, seconds
 
 
 def summarize(results: dict, lrs) -> dict:
-    """Headline figures: fewest steps to the target and the trainable lr range of each variant."""
+    """Headline figures per variant, and each claim judged by the spread rule (`exceeds_spread`).
+
+    An lr "reaches the target" or "trains" only when every seed does; the variant's best lr is
+    the one with the fewest mean steps to the target.
+    """
     out = {}
     for variant, runs in results.items():
-        steps = [r["steps_to_target"] for r in runs.values() if r["steps_to_target"] is not None]
-        ok = [r["lr"] for r in runs.values() if not r["diverged"]]
-        reached = [r["lr"] for r in runs.values() if r["steps_to_target"] is not None]
-        out[variant] = {"fewest_steps_to_target": min(steps) if steps else None,
-                        "largest_lr_trained": max(ok) if ok else None,
-                        "lrs_reaching_target": reached,
-                        "best_val_accuracy": max((r["best_val_accuracy"] or 0.0) for r in runs.values())}
+        reaching = {r["lr"]: r["steps_to_target"] for r in runs.values()
+                    if r["steps_to_target"]["mean"] is not None}
+        fastest = min(reaching, key=lambda lr: reaching[lr]["mean"]) if reaching else None
+        best = max(runs.values(), key=lambda r: r["best_val_accuracy"]["mean"] or 0.0)
+        out[variant] = {"fastest_lr": fastest,
+                        "steps_to_target": reaching[fastest] if reaching else mean_sd([None]),
+                        "largest_lr_trained": max((r["lr"] for r in runs.values()
+                                                   if not any(r["diverged"])), default=None),
+                        "lrs_reaching_target": sorted(reaching),
+                        "best_lr": best["lr"], "best_val_accuracy": best["best_val_accuracy"]}
     if {"batch_norm", "plain"} <= set(out):
         bn, plain = out["batch_norm"], out["plain"]
+        faster = plain["steps_to_target"]["mean"] is None or (
+            bn["steps_to_target"]["mean"] is not None
+            and bn["steps_to_target"]["mean"] < plain["steps_to_target"]["mean"]
+            and exceeds_spread(bn["steps_to_target"], plain["steps_to_target"]))
         out["claims"] = {
-            "fewer_steps_with_bn": (bn["fewest_steps_to_target"] is not None and (
-                plain["fewest_steps_to_target"] is None
-                or bn["fewest_steps_to_target"] < plain["fewest_steps_to_target"])),
+            "fewer_steps_with_bn": bool(bn["steps_to_target"]["mean"] is not None and faster),
             "larger_lr_tolerated_with_bn": (bn["largest_lr_trained"] or 0) > (plain["largest_lr_trained"] or 0),
             "more_lrs_reach_target_with_bn": len(bn["lrs_reaching_target"]) > len(plain["lrs_reaching_target"]),
+            "higher_best_accuracy_with_bn": bool(
+                bn["best_val_accuracy"]["mean"] > plain["best_val_accuracy"]["mean"]
+                and exceeds_spread(bn["best_val_accuracy"], plain["best_val_accuracy"])),
         }
     return out
+
+
+def table(results: dict) -> str:
+    rows = ["| learning rate | plain: best val acc | plain: steps to target | BN: best val acc "
+            "| BN: steps to target |", "|---|---|---|---|---|"]
+    for lr in results["plain"]:
+        cells = []
+        for variant in ("plain", "batch_norm"):
+            r = results[variant][lr]
+            diverged = sum(r["diverged"])
+            note = f" ({diverged} of {len(r['diverged'])} diverged)" if diverged else ""
+            cells += [format_mean_sd(r["best_val_accuracy"], 4) + note,
+                      format_mean_sd(r["steps_to_target"], 0)]
+        rows.append(f"| {lr} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def plot(results: dict, args, steps_per_epoch: int, path: Path, title: str) -> Path:
@@ -120,18 +158,20 @@ def plot(results: dict, args, steps_per_epoch: int, path: Path, title: str) -> P
     colors = plt.cm.viridis(np.linspace(0, 0.9, len(args.lrs)))
     for a, variant in zip(ax[:2], ("plain", "batch_norm")):
         for color, (name, r) in zip(colors, results[variant].items()):
-            acc = [np.nan if v is None else v for v in r["val_accuracy"]]
-            a.plot(steps_per_epoch * np.arange(1, len(acc) + 1), acc, marker="o", ms=3,
-                   color=color, label=f"lr {name}")
+            for i, seed_acc in enumerate(r["val_accuracy"]):  # one line per seed
+                acc = [np.nan if v is None else v for v in seed_acc]
+                a.plot(steps_per_epoch * np.arange(1, len(acc) + 1), acc, marker="o", ms=2,
+                       color=color, alpha=0.8, label=f"lr {name}" if i == 0 else None)
         a.axhline(args.target, color="gray", ls="--", lw=1)
         a.set(xlabel="SGD steps", ylabel="validation accuracy", ylim=(0, 1),
               title="without batch norm" if variant == "plain" else "with batch norm")
         a.legend(fontsize=8)
     for variant, marker in (("plain", "o"), ("batch_norm", "s")):
-        best = [r["best_val_accuracy"] or 0.0 for r in results[variant].values()]
-        ax[2].plot(args.lrs, best, marker=marker, label=variant.replace("_", " "))
+        best = [r["best_val_accuracy"] for r in results[variant].values()]
+        ax[2].errorbar(args.lrs, [b["mean"] or 0.0 for b in best], yerr=[b["sd"] or 0.0 for b in best],
+                       marker=marker, capsize=3, label=variant.replace("_", " "))
     ax[2].set(xscale="log", xlabel="learning rate", ylabel="best validation accuracy",
-              title="tolerance to the learning rate", ylim=(0, 1))
+              title="tolerance to the learning rate (mean ± sd over seeds)", ylim=(0, 1))
     ax[2].legend()
     return finish_figure(fig, path, title, grid=ax)
 
@@ -146,11 +186,9 @@ def main(argv=None) -> dict:
     for variant in ("plain", "batch_norm"):
         results[variant], seconds[variant] = run_population(variant == "batch_norm", args,
                                                             train_data, val)
-        for lr, r in results[variant].items():
-            print(f"{variant:10s} lr {lr:>5s}  best val {r['best_val_accuracy'] or float('nan'):.4f}"
-                  f"  steps to {args.target:g}: {r['steps_to_target']}  diverged {r['diverged']}")
     summary = summarize(results, args.lrs)
-    print(summary)
+    write_table(args.out, table(results))
+    print(summary["claims"])
     settings = _settings(args)
     steps_per_epoch = len(train_data[0]) // args.batch_size
     out = {"dataset": name, "n_train": len(train_data[0]), "n_val": len(val[0]),

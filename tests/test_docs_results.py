@@ -22,7 +22,8 @@ PAGES = ROOT / "docs" / "experiments"
 ALIGNED = ["universal_approximation", "depth_width", "search_strategies", "autoencoder_pca",
            "unet_segmentation", "word_language", "vae",
            "autoencoder_uses", "sequential_fashion", "char_lm",
-           "shift_robustness", "relu_vs_tanh", "batchnorm_saturation", "dropout_cnn"]
+           "shift_robustness", "relu_vs_tanh", "batchnorm_saturation", "dropout_cnn",
+           "batchnorm"]
 NUMBER = re.compile(r"(?<![\w.=])-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[+-]?\d+)?%?(?![\w.])")
 
 
