@@ -117,11 +117,14 @@ def mean_sd(values) -> dict:
             "values": vals}
 
 
-def format_mean_sd(stat: dict, digits: int = 3, scientific: bool = False) -> str:
-    """'0.861 ± 0.004'; 'not reached' or '2 of 3 reached' when values are missing."""
+def format_mean_sd(stat: dict, digits: int = 3, scientific: bool = False, *,
+                   none: str = "not reached", some: str = "reached") -> str:
+    """'0.861 ± 0.004'; with missing values `none` ('not reached') when every seed misses,
+    else 'k of n <some>' ('2 of 3 reached'; for accuracies of runs that diverged: none=
+    'diverged', some='finite')."""
     if stat["mean"] is None:
-        reached = sum(v is not None for v in stat["values"])
-        return "not reached" if reached == 0 else f"{reached} of {len(stat['values'])} reached"
+        present = sum(v is not None for v in stat["values"])
+        return none if present == 0 else f"{present} of {len(stat['values'])} {some}"
     f = "e" if scientific else "f"
     return f"{stat['mean']:.{digits}{f}} ± {stat['sd']:.{digits}{f}}"
 

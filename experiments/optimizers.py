@@ -4,18 +4,18 @@
     python experiments/optimizers.py --quick    # 600 / 200 / 300 examples, 2 epochs, mlp 784-32-10
     python experiments/optimizers.py --only sgd,adam --lr adam=0.002 --epochs 5
 
-Model: `mlp([256, 128, 10], "relu")` (LeCun-normal init), softmax cross-entropy, batch 128, the
-same seed (same initial weights, same shuffles) for every optimizer. Optimizers are
+Model: `mlp([256, 128, 10], "relu")` (LeCun-normal init), softmax cross-entropy, batch 128; each
+of `--seeds` seeds gives every optimizer the same initial weights and shuffles, and the table
+reports the final figures as mean +- sd over the seeds (the curves are the first seed's). Optimizers are
 `jdl.optimizers.get(name, ...)` with the lectures' defaults and the learning rates in `RUNS`; full-
 batch GD takes one step per epoch on all 55k examples, so every run does the same gradient work per
 epoch. The two momentum conventions (Salakhutdinov; *Engineering Deep Learning*) coincide for a
 constant learning rate; they are also run under a step-decay schedule, where they differ.
 
 Writes `<out>/metrics.json`, `<out>/loss_curves.png`, `<out>/table.md`.
-Expected runtime of the full mode on the 2-core CPU: about 5 minutes (estimated from timed
-epochs: ~1.5 s per epoch of mini-batch training, ~3 s per full-batch GD step, ~3 s of
-compilation per optimizer); --quick: about 15 s, mostly compiling one small program per
-optimizer (12).
+Full mode: 10 optimizers x 3 seeds of 10 epochs, plus the two momentum conventions under step
+decay (see the page for the measured time); --quick: about 20 s, mostly compiling one small
+program per optimizer (12).
 """
 from __future__ import annotations
 
@@ -108,12 +108,14 @@ def plot(results: dict, path, title: str):
 
 
 def table(results: dict) -> str:
-    fmt = lambda v: "diverged" if v is None else f"{v:.4f}"  # noqa: E731
-    rows = ["| optimizer | settings | updates | final val loss | val acc | test acc | seconds |",
+    """Final figures as mean ± sd over the seeds ('k of n reached': some seeds diverged)."""
+    fmt = _common.format_mean_sd
+    rows = ["| optimizer | settings | updates | final val loss | val acc | test acc | seconds per run |",
             "|---|---|---|---|---|---|---|"]
     for r in results.values():
-        rows.append(f"| {r['label']} | {r['settings']} | {r['updates']} | {fmt(r['val_loss'][-1])} "
-                    f"| {fmt(r['val_accuracy'][-1])} | {fmt(r['test_accuracy'])} | {r['seconds']} |")
+        s = r["over_seeds"]
+        rows.append(f"| {r['label']} | {r['settings']} | {r['updates']} | {fmt(s['val_loss'], 4)} "
+                    f"| {fmt(s['val_accuracy'], 4)} | {fmt(s['test_accuracy'], 4)} | {r['seconds']} |")
     return "\n".join(rows) + "\n"
 
 
@@ -125,11 +127,12 @@ def main(argv=None) -> dict:
                    help="hidden widths, comma-separated (default 256,128; --quick: 32)")
     p.add_argument("--only", default="", help=f"comma-separated subset of {','.join(RUNS)}")
     p.add_argument("--lr", default="", help="overrides, e.g. adam=0.002,sgd=0.05")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per optimizer (mean +- sd)")
     p.add_argument("--no-schedule-check", action="store_true",
                    help="skip the two momentum conventions under step decay")
     args = p.parse_args(argv)
     if args.quick:
-        args.epochs, args.batch_size = min(args.epochs, 2), min(args.batch_size, 32)
+        args.epochs, args.batch_size, args.seeds = min(args.epochs, 2), min(args.batch_size, 32), 2
     args.hidden = args.hidden or ("32" if args.quick else "256,128")
     started = time.perf_counter()
     *splits, dataset = _common.load_images(args.quick, seed=args.seed, flatten=True)
@@ -140,8 +143,10 @@ def main(argv=None) -> dict:
         p.error(f"--only: unknown optimizers {unknown}; choose from {list(RUNS)}")
     overrides = {k: float(v) for k, v in (kv.split("=") for kv in args.lr.split(",") if kv)}
     model = models.mlp([int(h) for h in args.hidden.split(",")] + [10], "relu")
-    start = train.init_train_state(model, optax.identity(), jax.random.key(args.seed),
-                                   (1, splits[0][0].shape[1]))
+    starts = [train.init_train_state(model, optax.identity(), jax.random.key(seed),
+                                     (1, splits[0][0].shape[1]))
+              for seed in range(args.seed, args.seed + args.seeds)]
+    start = starts[0]
     eval_step = train.make_eval_step(model, losses.softmax_cross_entropy,
                                      metrics={"accuracy": metrics.accuracy})
     # quick: smaller programs to compile, one eval batch shape (100 divides 200 and 300)
@@ -154,17 +159,23 @@ def main(argv=None) -> dict:
         label, kwargs = RUNS[name]
         kwargs = dict(kwargs, **({"lr": overrides[name]} if name in overrides else {}))
         batch = n_train if name == "gd" else args.batch_size
-        final[name], r = run(model, make_optimizer(name, kwargs), start, splits, eval_step,
-                             **dict(common, batch_size=batch))
+        # the first seed's run keeps its curves; every seed gives the final figures
+        seeds = [run(model, make_optimizer(name, kwargs), s, splits, eval_step,
+                     **dict(common, batch_size=batch)) for s in starts]
+        final[name], r = seeds[0]
         r.update(label=label, batch_size=batch,
-                 settings=", ".join(f"{k}={v}" for k, v in kwargs.items()) or "rho=0.95, eps=1e-6")
+                 settings=", ".join(f"{k}={v}" for k, v in kwargs.items()) or "rho=0.95, eps=1e-6",
+                 over_seeds={key: _common.mean_sd([rs[key] if key != "val_loss" and key != "val_accuracy"
+                                                   else rs[key][-1] for _, rs in seeds])
+                             for key in ("val_loss", "val_accuracy", "test_accuracy")})
         results[name] = r
-        print(f"{label:30s} val acc {r['val_accuracy'][-1]}  test acc {r['test_accuracy']}  "
-              f"({r['seconds']} s)")
+        print(f"{label:30s} test acc over seeds {r['over_seeds']['test_accuracy']['values']}  "
+              f"({r['seconds']} s per run)")
 
     widths = "-".join([str(splits[0][0].shape[1]), *args.hidden.split(","), "10"])
     out = {"dataset": dataset, "model": f"mlp {widths} relu",
            "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
+           "seeds": args.seeds,
            "n_train": n_train, "optimizers": results}
     if {"momentum", "momentum_deck"} <= set(final):
         out["momentum_conventions_max_param_diff"] = max_param_diff(

@@ -30,8 +30,10 @@ same 9x9 grid (the deck only pictures the O), shifted by up to --max-shift pixel
 direction (the background -1 fills in), each pixel's sign flipped with probability --flip; a
 fresh test set from another seed. Two variants: `fixed` (the deck's kernels, frozen with
 `jdl.regularizers.freeze`; only the dense layer learns) and `learned` (all weights from a
-random He initialization). After training, accuracy on the test set and on test sets with more
-flipped pixels (--flip-sweep).
+random He initialization). Training curves are read on a separate validation set (another
+seed); after training, accuracy on the test set and on test sets with more flipped pixels
+(--flip-sweep). Each of `--seeds` seeds draws its own training set and initialization; the
+table gives mean +- sd over them.
 
 Writes `<out>/metrics.json` and PNGs: x_vs_o_images.png (X, O, training samples),
 x_vs_o_kernels.png (the deck's kernels), x_vs_o_feature_maps.png / x_vs_o_pooled_maps.png (the
@@ -47,7 +49,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import finish_figure, parser, save_results, settings as _settings
+from _common import (finish_figure, format_mean_sd, mean_sd, parser, save_results, settings as _settings,
+                     write_table)
 
 from jdl import losses, metrics, nn, regularizers, train, viz
 
@@ -124,6 +127,8 @@ def parse_args(argv=None):
     p.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS))
     p.add_argument("--train-size", type=int, default=2000)
     p.add_argument("--test-size", type=int, default=2000)
+    p.add_argument("--val-size", type=int, default=1000, help="validation images (the curves)")
+    p.add_argument("--seeds", type=int, default=3, help="training sets and initializations")
     p.add_argument("--max-shift", type=int, default=1, help="shift by up to this many pixels")
     p.add_argument("--flip", type=float, default=0.05, help="probability of flipping a pixel")
     p.add_argument("--flip-sweep", type=float, nargs="+", default=[0.0, 0.05, 0.1, 0.15, 0.2],
@@ -133,7 +138,7 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=0.03, help="Adam learning rate")
     args = p.parse_args(argv)
     if args.quick:
-        args.train_size, args.test_size, args.epochs = 200, 200, 15
+        args.train_size, args.test_size, args.val_size, args.epochs, args.seeds = 200, 200, 200, 15, 2
     if not 0 <= args.max_shift <= 2:
         p.error(f"--max-shift: expected 0, 1 or 2 (the shapes fill a 7x7 frame of the 9x9 "
                 f"image), got {args.max_shift}")
@@ -213,10 +218,10 @@ def deck_check(maps: dict) -> dict:
     return result
 
 
-def initial_states(args, variants) -> dict[str, train.TrainState]:
+def initial_states(args, variants, seed: int) -> dict[str, train.TrainState]:
     """One TrainState per variant from the same initialization (one compiled `init`): `learned`
     keeps the He-initialized conv, `fixed` gets the deck's kernels / 9, frozen by its optimizer."""
-    base = train.init_train_state(model(), optax.adam(args.lr), jax.random.key(args.seed),
+    base = train.init_train_state(model(), optax.adam(args.lr), jax.random.key(seed),
                                   (1, 9, 9, 1))
     states = {}
     for variant in variants:
@@ -235,9 +240,10 @@ def optimizer(variant: str, args) -> optax.GradientTransformation:
     return optax.adam(args.lr)
 
 
-def train_variant(variant: str, ts: train.TrainState, args, train_data,
+def train_variant(variant: str, ts: train.TrainState, args, train_data, val,
                   test_sets) -> tuple[dict, dict]:
-    """Train one variant from `ts`; return its metrics and its parameters."""
+    """Train one variant from `ts`, validating on `val` after each epoch (the test sets are
+    read once, at the end); return its metrics and its parameters."""
     train_step, eval_step = train.make_steps(model(), optimizer(variant, args),
                                              losses.softmax_cross_entropy,
                                              metrics={"accuracy": metrics.accuracy})
@@ -247,7 +253,7 @@ def train_variant(variant: str, ts: train.TrainState, args, train_data,
     # steps_per_call=1: this model is tiny, so compiling an unrolled K-step chunk costs more
     # than the per-step dispatch it saves
     ts, history = train.fit(ts, train_step, train_data, epochs=args.epochs,
-                            batch_size=args.batch_size, val_data=test, eval_step=eval_step,
+                            batch_size=args.batch_size, val_data=val, eval_step=eval_step,
                             verbose=0, eval_batch_size=bs, steps_per_call=1)
     seconds = time.perf_counter() - started
     final = {"train": train.evaluate(ts, eval_step, train_data, batch_size=bs),
@@ -297,10 +303,23 @@ def plot_accuracy(results: dict, path: Path) -> Path:
         flips = list(r["accuracy_by_flip"])
         ax[1].plot([float(f) for f in flips], [r["accuracy_by_flip"][f] for f in flips], "o-",
                    label=v)
-    ax[0].set(xlabel="epoch", ylabel="test accuracy", title="X vs O: test accuracy per epoch")
+    ax[0].set(xlabel="epoch", ylabel="validation accuracy", title="X vs O: validation accuracy per epoch")
     ax[1].set(xlabel="probability of a flipped pixel (test set)", ylabel="accuracy",
               title="robustness to pixel noise")
     return finish_figure(fig, path, grid=ax, legend=ax)
+
+
+def table(results: dict) -> str:
+    """Mean ± sd over the seeds: train and test accuracy, and accuracy per flip probability."""
+    flips = list(next(iter(results.values()))["accuracy_by_flip"])
+    rows = ["| variant | train accuracy | test accuracy | " + " | ".join(f"flip {f}" for f in flips)
+            + " |", "|---" * (3 + len(flips)) + "|"]
+    for variant, r in results.items():
+        s = r["over_seeds"]
+        rows.append(f"| {variant} | {format_mean_sd(s['train_accuracy'], 4)} | "
+                    f"{format_mean_sd(s['test_accuracy'], 4)} | "
+                    + " | ".join(format_mean_sd(s["accuracy_by_flip"][f], 4) for f in flips) + " |")
+    return "\n".join(rows) + "\n"
 
 
 def main(argv=None) -> dict:
@@ -325,14 +344,26 @@ def main(argv=None) -> dict:
     flips = sorted(set(args.flip_sweep) | {args.flip})
     test_sets = {f: make_dataset(args.test_size, max_shift=args.max_shift, flip=f,
                                  seed=args.seed + 1000 + i) for i, f in enumerate(flips)}
+    val = make_dataset(args.val_size, max_shift=args.max_shift, flip=args.flip, seed=args.seed + 500)
+    runs = {variant: [] for variant in args.variants}
+    for seed in range(args.seed, args.seed + args.seeds):  # a training set and an init per seed
+        seed_train = train_data if seed == args.seed else make_dataset(
+            args.train_size, max_shift=args.max_shift, flip=args.flip, seed=seed)
+        states = initial_states(args, args.variants, seed)
+        for variant in args.variants:
+            r, params = train_variant(variant, states[variant], args, seed_train, val, test_sets)
+            runs[variant].append((r, params))
+            print(f"seed {seed} {variant:8s} train {r['train_accuracy']:.4f}  "
+                  f"test {r['test_accuracy']:.4f}  by flip {r['accuracy_by_flip']}  "
+                  f"({r['seconds']:.1f} s)")
     results, trained = {}, {}
-    states = initial_states(args, args.variants)
-    for variant in args.variants:
-        results[variant], trained[variant] = train_variant(variant, states[variant], args,
-                                                           train_data, test_sets)
-        r = results[variant]
-        print(f"{variant:8s} train {r['train_accuracy']:.4f}  test {r['test_accuracy']:.4f}  "
-              f"by flip {r['accuracy_by_flip']}  ({r['seconds']:.1f} s)")
+    for variant, seed_runs in runs.items():  # the first seed's run keeps its curves and kernels
+        (results[variant], trained[variant]), rs = seed_runs[0], [r for r, _ in seed_runs]
+        results[variant]["over_seeds"] = {
+            "test_accuracy": mean_sd([r["test_accuracy"] for r in rs]),
+            "train_accuracy": mean_sd([r["train_accuracy"] for r in rs]),
+            "accuracy_by_flip": {f: mean_sd([r["accuracy_by_flip"][f] for r in rs])
+                                 for f in rs[0]["accuracy_by_flip"]}}
     settings = _settings(args)
     out = {"settings": settings, "classes": list(CLASSES), "kernels": list(KERNELS),
            "deck_check": check,
@@ -342,7 +373,10 @@ def main(argv=None) -> dict:
                       for i, name in enumerate(KERNELS)},
            "o_pooled": {name: np.round(maps["pool"][1, :, :, i], 4).tolist()
                         for i, name in enumerate(KERNELS)},
-           "n_train": args.train_size, "n_test": args.test_size, "variants": results}
+           "n_train": args.train_size, "n_val": args.val_size, "n_test": args.test_size,
+           "variants": results}
+    if results:
+        write_table(out_dir, table(results))
     save_results(out_dir, out, started=started)
     samples, labels = train_data[0][:8], train_data[1][:8]
     viz.plot_images([X_IMAGE, O_IMAGE, *samples[..., 0]], out_dir / "x_vs_o_images.png",

@@ -12,13 +12,19 @@ def test_initialization_quick(tmp_path, monkeypatch, load_script, strict_json):
     for png in ("activations_at_init.png", "training.png"):
         assert (tmp_path / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     depth, res = saved["depth"], saved["results"]
-    assert set(res) == {"relu", "tanh"}
+    assert set(res) == {"relu", "tanh"} and saved["seeds"] == 2
+    assert set(saved["he_vs_glorot_exceeds_spread"]) == {"relu", "tanh"}
     for act, runs in res.items():
         assert set(runs) == set(script.INITS)
         for name, r in runs.items():
             assert len(r["init_stats"]) == depth + 1, (act, name)
-            assert len(r["val_accuracy"]) == saved["epochs"] + 1
+            assert len(r["val_accuracy"]) == saved["epochs"] + 1 or r["diverged"]
             assert r["test_accuracy"] is None or 0.0 <= r["test_accuracy"] <= 1.0
+            seeds = r["over_seeds"]
+            assert seeds["seeds"] == list(range(saved["seed"], saved["seed"] + saved["seeds"]))
+            # the first seed is the run whose curves are stored
+            assert seeds["test_accuracy"]["values"][0] == r["test_accuracy"]
+            assert seeds["val_accuracy"]["values"][0] == (None if r["diverged"] else r["val_accuracy"][-1])
         # symmetry: zero and constant inits start with identical hidden units and keep them
         assert runs["zeros"]["symmetry_gap_init"] == runs["zeros"]["symmetry_gap_trained"] == 0.0
         assert all(s["std"] == 0.0 for s in runs["zeros"]["init_stats"][:depth])

@@ -27,6 +27,11 @@ def test_optimizers_quick(tmp_path, monkeypatch, load_script, strict_json):
         assert all(v is None or 0.0 <= v <= 1.0 for v in r["val_accuracy"]), name
         assert 0.0 <= r["test_accuracy"] <= 1.0, name
         assert r["updates"] == epochs * (1 if name == "gd" else n // batch), name
+        seeds = r["over_seeds"]
+        assert len(seeds["test_accuracy"]["values"]) == saved["seeds"] == 2, name
+        # the first seed is the run whose curves are stored
+        assert seeds["test_accuracy"]["values"][0] == r["test_accuracy"], name
+        assert seeds["val_loss"]["values"][0] == r["val_loss"][-1], name
     # one starting point: the same weights, so the same accuracy before training
     assert len({r["val_accuracy"][0] for r in runs.values()}) == 1
     # everything learned something except possibly full-batch GD (2 updates in quick mode)

@@ -1,4 +1,4 @@
-"""experiments/x_vs_o.py: deck 004's X through the diagonal kernel against a numpy convolution,
+"""experiments/x_vs_o.py: the lecture's X through the diagonal kernel against a numpy convolution,
 the deck's printed maps, the classifier at 100% on the --quick data, the JSON and the plots."""
 import numpy as np
 import pytest
@@ -18,7 +18,7 @@ def outputs(tmp_path_factory, load_script, strict_json):
 
 
 def _numpy_convolve_valid(image, kernel):
-    """True 2-D convolution (deck 004: flip rows and columns, multiply, slide), 'valid' part."""
+    """True 2-D convolution (flip rows and columns, multiply, slide), 'valid' part."""
     k = kernel[::-1, ::-1]
     h, w = image.shape[0] - 2, image.shape[1] - 2
     return np.array([[np.sum(image[i:i + 3, j:j + 3] * k) for j in range(w)] for i in range(h)])
@@ -75,6 +75,18 @@ def test_classifier_reaches_100_percent_on_quick_data(outputs):
         assert len(r["history"]["val_accuracy"]) == 15
         assert set(r["accuracy_by_flip"]) == {"0", "0.05", "0.1", "0.15", "0.2"}
     assert returned["variants"]["fixed"]["test_accuracy"] == 1.0
+
+
+def test_seeds_and_a_separate_validation_set(outputs):
+    out, _, _, m = outputs
+    assert m["n_val"] == 200 and m["settings"]["seeds"] == 2
+    for r in m["variants"].values():
+        seeds = r["over_seeds"]
+        # the first seed is the run whose curves are stored
+        assert seeds["test_accuracy"]["values"][0] == r["test_accuracy"]
+        assert len(seeds["test_accuracy"]["values"]) == 2
+        assert seeds["accuracy_by_flip"]["0.2"]["values"][0] == r["accuracy_by_flip"]["0.2"]
+    assert (out / "table.md").read_text().count("\n") == 2 + 2
 
 
 def test_dataset(outputs):
