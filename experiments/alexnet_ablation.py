@@ -24,21 +24,23 @@ conv2's 256 maps; without fc6 and fc7, fc8 reads the 9216 pool5 features.
 
 Method, part 2 (training): the same variants of AlexNet scaled down by --width-divisor 8 (conv
 widths 12, 32, 48, 48, 32; fc6/fc7 512 units; one tower, --groups 1, because XLA:CPU runs
-grouped convolutions about 1.9x slower; LRN and dropout 0.5 as the paper) at its smallest
+grouped convolutions about 1.9x slower; LRN as the paper; no dropout by default, since removing
+fc6 and fc7 would also remove their dropout and the comparison would mix two changes) at its smallest
 input, 67x67 (11x11/4 conv1 -> 15, pools -> 7 -> 3 -> 1: every kernel, stride and pool of the
 original), on Fashion-MNIST upsampled bilinearly from 28x28 to 67x67 (y = A x A^T, A the 67x28
 interpolation matrix). The first 10,000 images (--train-size) of a seeded shuffle of the
-training set, 2,000 more (--val-size) for validation curves, the 10,000 test images. Every
-variant: the same seed, data order and optimizer (Adam, lr 3e-3 with cosine decay to 0, batch
-128, 10 epochs), weights drawn in numpy (He normal; fc8 LeCun normal; biases 0) in the
+training set, 2,000 more (--val-size) for validation, the 10,000 test images. The peak learning
+rate is chosen among --lrs by the first variant's final validation accuracy (the test set plays
+no part). Every variant, for each of --seeds seeds: the same data order and optimizer per seed
+(Adam with cosine decay to 0, batch 128, 10 epochs), weights drawn in numpy (He normal; fc8 LeCun normal; biases 0) in the
 shapes `init` declares, since compiling `jax.random` for every tensor costs ~5-10 s per model
-on a loaded 2-core CPU. Reported: test accuracy, and the drop = full - variant, in points (the deck's "% drop").
+on a loaded 2-core CPU. Reported: test accuracy, and the drop = full - variant, in points (the
+lecture's "% drop"), paired by seed, as mean +- sd over the seeds.
 
-Writes `<out>/metrics.json` and `<out>/alexnet_ablation.png`. Full mode (3 variants x 10
-epochs x 10,000 images) on the 2-core CPU: about 6-11 minutes, estimated (not run) from probes
-on the shared machine (load average 6-8): an epoch costs 1.0-1.9 ms per training image for the
-full small net, 0.7-1.6 ms without layers 3, 4, 6 and 7; compiling a train step 10-20 s per
-variant. `--quick` trains only no_3_4_6_7 (the cheapest to compile): about 12 s of CPU.
+Writes `<out>/metrics.json`, `<out>/table.md` and `<out>/alexnet_ablation.png`. Full mode: 3
+learning rates on the full net, then 3 variants x 3 seeds (11 trainings of 10 epochs; the
+measured time is on the page). `--quick` trains only no_3_4_6_7 (the cheapest to compile), at
+2 learning rates and 2 seeds.
 """
 from __future__ import annotations
 
@@ -50,7 +52,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import finish_figure, load_images, parser, save_results, settings as _settings
+from _common import (finish_figure, format_mean_sd, load_images, mean_sd, parser, save_results,
+                     settings as _settings, write_table)
 
 from jdl import losses, metrics, models, summary, train, viz
 
@@ -78,13 +81,19 @@ def parse_args(argv=None):
     p.add_argument("--val-size", type=int, default=2000)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=3e-3, help="peak Adam learning rate")
-    p.add_argument("--dropout", type=float, default=0.5)
+    p.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2],
+                   help="peak Adam learning rates tried on the first variant; the one with the "
+                        "best validation accuracy trains every variant")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per variant (mean +- sd)")
+    p.add_argument("--dropout", type=float, default=0.0,
+                   help="dropout after fc6 and fc7 (default 0: the remnants without fc6/fc7 "
+                        "would otherwise lose a regularizer along with the layers)")
     p.add_argument("--steps-per-call", type=int, default=1,
                    help="train steps per compiled call (fit's K); 1 compiles fastest")
     args = p.parse_args(argv)
     if args.quick:
-        args.train_size, args.epochs, args.batch_size = 256, 1, 64
+        args.train_size, args.epochs, args.batch_size, args.seeds = 256, 1, 64, 2
+        args.lrs = args.lrs[:2]
     if args.train_variants is None:
         args.train_variants = (["no_3_4_6_7"] if args.quick
                                else ["full", "no_fc7", "no_3_4_6_7"])
@@ -158,14 +167,14 @@ def numpy_init(model, input_shape, seed: int):
     return jax.tree_util.tree_map_with_path(fill, params), zeros
 
 
-def train_variant(name: str, args, splits) -> dict:
+def train_variant(name: str, args, splits, *, lr: float, seed: int) -> dict:
     (x_tr, y_tr), val, test = splits
     model = small_alexnet(VARIANTS[name], args)
-    params, state = numpy_init(model, (1, *x_tr.shape[1:]), args.seed)
+    params, state = numpy_init(model, (1, *x_tr.shape[1:]), seed)
     steps = args.epochs * (len(x_tr) // args.batch_size)
-    optimizer = optax.adam(optax.cosine_decay_schedule(args.lr, max(1, steps)))
+    optimizer = optax.adam(optax.cosine_decay_schedule(lr, max(1, steps)))
     ts = train.TrainState(params, state, jax.jit(optimizer.init)(params), jnp.zeros((), jnp.int32),
-                          jax.random.key(args.seed))
+                          jax.random.key(seed))
     train_step, eval_step = train.make_steps(model, optimizer, losses.softmax_cross_entropy,
                                              metrics={"accuracy": metrics.accuracy})
     bs = min(1000, len(val[0]), len(test[0]))  # one eval batch shape: one compile
@@ -175,7 +184,7 @@ def train_variant(name: str, args, splits) -> dict:
                             verbose=0, eval_batch_size=bs, steps_per_call=args.steps_per_call)
     final = train.evaluate(ts, eval_step, test, batch_size=bs)
     n_params = sum(int(np.prod(p.shape)) for p in jax.tree.leaves(ts.params))
-    return {"drop_layers": list(VARIANTS[name]), "params": n_params,
+    return {"drop_layers": list(VARIANTS[name]), "params": n_params, "lr": lr, "seed": seed,
             "test_accuracy": final["accuracy"], "test_loss": final["loss"],
             "val_accuracy": history["val_accuracy"][-1],
             "seconds": round(time.perf_counter() - started, 1),
@@ -183,15 +192,39 @@ def train_variant(name: str, args, splits) -> dict:
                                                 "epoch_time")}}
 
 
+def choose_lr(name: str, args, splits) -> tuple[float, dict, dict]:
+    """Train `name` (first seed) at every lr of `--lrs`; the best final validation accuracy
+    wins (the test set plays no part). Returns (lr, the winner's run, val accuracy per lr)."""
+    runs = {lr: train_variant(name, args, splits, lr=lr, seed=args.seed) for lr in args.lrs}
+    val = {f"{lr:g}": r["val_accuracy"] for lr, r in runs.items()}
+    best = max(runs, key=lambda lr: runs[lr]["val_accuracy"])
+    print(f"learning rate chosen on validation ({name}): {best:g} from {val}")
+    return best, runs[best], val
+
+
 def add_drops(trained: dict) -> dict:
-    """With a trained "full": params_dropped and accuracy_drop_points = 100 (acc_full - acc) for
-    every variant (the deck's "% drop in performance", in points). Updates and returns `trained`."""
+    """With a trained "full": params_dropped, and the drop 100 (acc_full - acc) in points (the
+    deck's "% drop in performance") per seed, paired by seed, as mean +- sd. Each variant's
+    record is its first seed's run plus `over_seeds`. Updates and returns `trained`."""
     if "full" in trained:
         base = trained["full"]
         for r in trained.values():
             r["params_dropped"] = base["params"] - r["params"]
             r["accuracy_drop_points"] = 100 * (base["test_accuracy"] - r["test_accuracy"])
+            pairs = zip(base["over_seeds"]["test_accuracy"]["values"],
+                        r["over_seeds"]["test_accuracy"]["values"])
+            r["over_seeds"]["accuracy_drop_points"] = mean_sd([100 * (b - a) for b, a in pairs])
     return trained
+
+
+def table(trained: dict) -> str:
+    fmt = format_mean_sd
+    rows = ["| variant | parameters | test accuracy | drop (points) |", "|---|---|---|---|"]
+    for name, r in trained.items():
+        s = r["over_seeds"]
+        drop = fmt(s["accuracy_drop_points"], 2) if "accuracy_drop_points" in s else "-"
+        rows.append(f"| {name} | {r['params']:,} | {fmt(s['test_accuracy'], 4)} | {drop} |")
+    return "\n".join(rows) + "\n"
 
 
 def plot(counts: dict, trained: dict, path: Path, title: str) -> Path:
@@ -252,15 +285,25 @@ def main(argv=None) -> dict:
               (upsample(test[0], args.input_size), test[1]))
     print(f"data: {dataset} upsampled to {args.input_size}x{args.input_size}: train "
           f"{splits[0][0].shape}, val {splits[1][0].shape}, test {splits[2][0].shape}")
+    lr, first_run, val_by_lr = choose_lr(args.train_variants[0], args, splits)
     trained = {}
     for name in args.train_variants:
-        trained[name] = r = train_variant(name, args, splits)
-        print(f"{name:16s} params {r['params']:>9,d}  test accuracy {r['test_accuracy']:.4f}  "
-              f"({r['seconds']:.1f} s)")
+        seeds = [first_run if name == args.train_variants[0] else
+                 train_variant(name, args, splits, lr=lr, seed=args.seed)]
+        seeds += [train_variant(name, args, splits, lr=lr, seed=s)
+                  for s in range(args.seed + 1, args.seed + args.seeds)]
+        trained[name] = r = dict(seeds[0])
+        r["over_seeds"] = {"seeds": [x["seed"] for x in seeds],
+                           "test_accuracy": mean_sd([x["test_accuracy"] for x in seeds]),
+                           "val_accuracy": mean_sd([x["val_accuracy"] for x in seeds])}
+        print(f"{name:16s} params {r['params']:>9,d}  test accuracy "
+              f"{r['over_seeds']['test_accuracy']['values']}  ({r['seconds']:.1f} s per run)")
     add_drops(trained)
+    write_table(args.out, table(trained))
     settings = _settings(args)
     out = {"dataset": dataset, "n_train": len(x_tr), "n_val": len(val[0]), "n_test": len(test[0]),
-           "settings": settings, "imagenet": counts, "small": trained}
+           "settings": settings, "imagenet": counts, "small": trained,
+           "lr": {"chosen": lr, "on": args.train_variants[0], "val_accuracy_by_lr": val_by_lr}}
     save_results(args.out, out, started=started)
     plot(counts, trained, args.out / "alexnet_ablation.png",
          f"AlexNet ablations (Salakhutdinov): small nets trained on {len(x_tr)} images, "

@@ -231,7 +231,7 @@ def main(argv=None) -> dict:
         results[act]["glorot"]["over_seeds"]["test_accuracy"])}
         for act in ACTIVATIONS if {"he", "glorot"} <= set(results[act])}
 
-    out = {"dataset": dataset, "depth": args.depth, "width": args.width, "epochs": args.epochs,
+    out = {"settings": _common.settings(args), "dataset": dataset, "depth": args.depth, "width": args.width, "epochs": args.epochs,
            "batch_size": args.batch_size, "optimizer": f"momentum lr {args.lr}, mu 0.9",
            "stats_examples": int(len(x_stats)), "seed": args.seed, "seeds": args.seeds,
            "results": results, "he_vs_glorot_exceeds_spread": verdicts}

@@ -173,7 +173,7 @@ def main(argv=None) -> dict:
               f"({r['seconds']} s per run)")
 
     widths = "-".join([str(splits[0][0].shape[1]), *args.hidden.split(","), "10"])
-    out = {"dataset": dataset, "model": f"mlp {widths} relu",
+    out = {"settings": _common.settings(args), "dataset": dataset, "model": f"mlp {widths} relu",
            "epochs": args.epochs, "batch_size": args.batch_size, "seed": args.seed,
            "seeds": args.seeds,
            "n_train": n_train, "optimizers": results}

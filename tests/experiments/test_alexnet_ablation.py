@@ -61,20 +61,38 @@ def test_small_nets(outputs):
     assert 0.0 <= r["test_accuracy"] <= 1.0 and math.isfinite(r["test_loss"])
     assert len(r["history"]["val_accuracy"]) == 1 and r["drop_layers"] == [3, 4, 6, 7]
     assert returned["small"] == small
+    # the learning rate is the one with the best validation accuracy; the first seed's run
+    # at that rate is the stored record, and every seed is counted in the mean
+    lrs = m["lr"]["val_accuracy_by_lr"]
+    assert len(lrs) == 2 and m["lr"]["on"] == "no_3_4_6_7"
+    assert lrs[f"{m['lr']['chosen']:g}"] == max(lrs.values()) == r["val_accuracy"]
+    seeds = r["over_seeds"]
+    assert seeds["seeds"] == [0, 1] and seeds["test_accuracy"]["values"][0] == r["test_accuracy"]
+    assert (m["settings"]["dropout"], r["lr"]) == (0.0, m["lr"]["chosen"])
+
+
+def record(params, accuracies):
+    stat = {"values": accuracies, "mean": float(np.mean(accuracies)),
+            "sd": float(np.std(accuracies, ddof=1)) if len(accuracies) > 1 else 0.0}
+    return {"params": params, "test_accuracy": accuracies[0], "over_seeds": {"test_accuracy": stat}}
 
 
 def test_add_drops_by_hand(outputs):
     _, module, _, _ = outputs
-    trained = {"full": {"params": 100, "test_accuracy": 0.9},
-               "no_fc7": {"params": 60, "test_accuracy": 0.89},
-               "no_3_4_6_7": {"params": 10, "test_accuracy": 0.6}}
+    trained = {"full": record(100, [0.9, 0.8]), "no_fc7": record(60, [0.89, 0.82]),
+               "no_3_4_6_7": record(10, [0.6, 0.6])}
     module.add_drops(trained)
+    # paired by seed: (1, -2) points and (30, 20) points
+    drop = trained["no_fc7"]["over_seeds"]["accuracy_drop_points"]
+    assert drop["values"] == pytest.approx([1.0, -2.0]) and drop["mean"] == pytest.approx(-0.5)
+    assert trained["no_3_4_6_7"]["over_seeds"]["accuracy_drop_points"]["sd"] == pytest.approx(50 ** 0.5)
+    assert "| no_fc7 | 60 | 0.8550 ± 0.0495 | -0.50 ± 2.12 |" in module.table(trained)
     assert trained["full"]["accuracy_drop_points"] == 0.0 and trained["full"]["params_dropped"] == 0
     assert trained["no_fc7"]["accuracy_drop_points"] == pytest.approx(1.0)
     assert trained["no_3_4_6_7"]["accuracy_drop_points"] == pytest.approx(30.0)
     assert trained["no_3_4_6_7"]["params_dropped"] == 90
-    alone = {"no_fc7": {"params": 60, "test_accuracy": 0.89}}
-    assert module.add_drops(alone) == {"no_fc7": {"params": 60, "test_accuracy": 0.89}}
+    alone = {"no_fc7": record(60, [0.89])}
+    assert module.add_drops(alone) == {"no_fc7": record(60, [0.89])}
 
 
 def test_upsample_matches_jax_resize(outputs):
