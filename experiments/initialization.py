@@ -216,7 +216,7 @@ def main(argv=None) -> dict:
                 if seed == args.seed:
                     r.update(seconds=round(time.perf_counter() - t0, 2),
                              symmetry_gap_trained=symmetry_gap(ts.params, args.depth),
-                             train_loss=[finite(v) for v in hist["loss"]],
+                             train_loss=[finite(v) for v in hist.get("loss", [])],
                              val_accuracy=[finite(v) for v in [init["accuracy"],
                                                                *hist.get("val_accuracy", [])]],
                              test_accuracy=test, diverged=diverged)

@@ -3,16 +3,20 @@ the lectures' schedules.
 
     python experiments/learning_rate_batch.py           # full: 55k / 5k / 10k Fashion-MNIST
     python experiments/learning_rate_batch.py --quick   # 600 / 200 / 300 examples, mlp 784-32-10
-    python experiments/learning_rate_batch.py --parts lr,schedules --lrs 0.01,0.1,1
+    python experiments/learning_rate_batch.py --parts lr,schedules --lrs 0.01,0.1,1 --seeds 1
 
 Model: `mlp([256, 128, 10], "relu")`, softmax cross-entropy, plain SGD (`optax.sgd`, which is
-`jdl.optimizers.sgd`), the same initial weights and shuffles in every run. Three parts:
+`jdl.optimizers.sgd`). Every setting runs `--seeds` seeds (mean +- sd of the final figures;
+the curves are the first seed's); within a seed every run starts from the same weights and
+sees the same shuffles. Three parts:
 
 - lr: SGD at learning rates from 1e-3 to 3 (batch 128, `--lr-epochs` epochs).
-- batch: batch sizes 1 (per-example SGD) to 8192 at a fixed learning rate for a fixed number of
-  epochs, i.e. the same number of examples and gradient FLOPs for every size (fixed compute);
-  updates, seconds, and the noise of the mini-batch gradient at the initial weights,
-  E||g_B - g|| / ||g|| over 16 random batches (g: the full training-set gradient).
+- batch: batch sizes 1 (per-example SGD) to 8192 for a fixed number of epochs, i.e. the same
+  number of examples and gradient FLOPs for every size (fixed compute), each at the learning
+  rate of `--batch-lrs` with the best validation accuracy on the first seed (the lectures say
+  to adjust the learning rate with the batch size); updates, seconds, and the noise of the
+  mini-batch gradient at the initial weights, E||g_B - g|| / ||g|| over 16 random batches
+  (g: the full training-set gradient).
 - schedules: constant, 1/t (lr0 / (1 + t)), 1/sqrt(t + 1) (COMP9321), step decay (halve every
   2 epochs), and halving when the validation loss stops improving (Senk: "maintain until
   validation error stops improving", "divide learning rate by 2") with
@@ -21,10 +25,8 @@ Model: `mlp([256, 128, 10], "relu")`, softmax cross-entropy, plain SGD (`optax.s
 The learning rate is an Optax hyperparameter (`optax.inject_hyperparams`), so one compiled
 step serves every learning rate. Writes `<out>/metrics.json`, `<out>/learning_rate.png`,
 `<out>/batch_size.png`, `<out>/schedules.png`, `<out>/table.md`.
-Expected runtime of the full mode on the 2-core CPU: about 5 minutes (estimated from timed
-epochs: ~1.5 s per epoch at batch 128, ~7 s at batch 1, ~8 s at batch 16, ~13 s for the
-gradient noise, ~3 s of compilation per batch shape or schedule);
---quick: about 15 s, mostly compilation (batch sizes 1, 32, 512; 32 reuses the lr part's step).
+Full mode: the measured time is on the page; --quick: about 30 s, mostly compilation (batch
+sizes 1, 32, 512; 32 reuses the lr part's step).
 """
 from __future__ import annotations
 
@@ -66,13 +68,19 @@ class Runner:
 
     def __init__(self, model, splits, seed: int, quick: bool):
         self.model, (self.train, self.val, self.test) = model, splits
-        self.quick = quick
+        self.quick, self.seed = quick, seed
         self.eval_batch = 100 if quick else 1000  # quick: one eval shape for val (200), test (300)
-        self.start = train.init_train_state(model, optax.identity(), jax.random.key(seed),
-                                            (1, self.train[0].shape[1]))
+        self.starts = {}  # seed -> initial TrainState; every setting of a seed starts from it
         self.eval_step = train.make_eval_step(model, losses.softmax_cross_entropy,
                                               metrics={"accuracy": metrics.accuracy})
         self.steps = {}  # one compiled train step per learning-rate rule
+
+    def start(self, seed: int) -> train.TrainState:
+        if seed not in self.starts:
+            self.starts[seed] = train.init_train_state(self.model, optax.identity(),
+                                                       jax.random.key(seed),
+                                                       (1, self.train[0].shape[1]))
+        return self.starts[seed]
 
     def step_for(self, lr_rule):
         """(optimizer, train step) for a learning rate: a float (shared step) or a schedule."""
@@ -84,9 +92,9 @@ class Runner:
                 self.model, opt, losses.softmax_cross_entropy, metrics={"accuracy": metrics.accuracy})
         return self.steps[key]
 
-    def run(self, lr_rule, *, epochs: int, batch_size: int, callbacks=()) -> dict:
+    def run(self, lr_rule, *, epochs: int, batch_size: int, callbacks=(), seed: int | None = None) -> dict:
         opt, train_step = self.step_for(lr_rule)
-        ts = jax.tree.map(jnp.copy, self.start)  # fit donates its TrainState
+        ts = jax.tree.map(jnp.copy, self.start(self.seed if seed is None else seed))  # fit donates it
         ts = ts._replace(opt_state=opt.init(ts.params))
         if isinstance(lr_rule, float):
             hyper = dict(ts.opt_state.hyperparams, learning_rate=jnp.asarray(lr_rule, jnp.float32))
@@ -114,7 +122,7 @@ class Runner:
 
     def gradient_noise(self, batch_sizes, seed: int, draws: int = 16) -> dict:
         """E||g_B - g|| / ||g|| and the std of the batch loss, at the initial weights."""
-        params, state = self.start.params, self.start.state
+        params, state = self.start(self.seed).params, self.start(self.seed).state
 
         def loss(p, x, y):
             return jnp.mean(losses.softmax_cross_entropy(self.model.apply(p, state, x)[0], y))
@@ -198,16 +206,48 @@ def plot_schedules(runs, path, title):
     return viz.save_figure(fig, path)
 
 
-def table(title: str, first_col: str, runs: dict, extra=None) -> str:
-    fmt = lambda v: "n/a" if v is None else f"{v:.4f}"  # noqa: E731
-    head = f"| {first_col} | updates | final val loss | val acc | test acc | seconds |"
-    rows = [f"### {title}", "", head + (" noise |" if extra else ""), "|---" * (6 + bool(extra)) + "|"]
+def over_seeds(runner: Runner, seeds, make_run) -> dict:
+    """`make_run(seed)` for every seed: the first seed's record (its curves) plus `over_seeds`,
+    the final validation loss, validation and test accuracy as mean ± sd (a diverged seed's
+    non-finite loss counts as missing)."""
+    runs = [make_run(seed) for seed in seeds]
+    record = dict(runs[0])
+    record["over_seeds"] = {
+        "seeds": list(seeds), "diverged": [r["diverged"] for r in runs],
+        "val_loss": _common.mean_sd([r["val_loss"][-1] for r in runs]),
+        "val_accuracy": _common.mean_sd([r["val_accuracy"][-1] for r in runs]),
+        "test_accuracy": _common.mean_sd([r["test_accuracy"] for r in runs])}
+    return record
+
+
+def table(title: str, first_col: str, runs: dict, extra: dict | None = None) -> str:
+    """Final figures as mean ± sd over the seeds; `extra` adds columns (name -> {column: text})."""
+    fmt = lambda stat: _common.format_mean_sd(stat, 4, none="diverged", some="finite")  # noqa: E731
+    columns = list(next(iter(extra.values()))) if extra else []
+    head = f"| {first_col} | " + "".join(f"{c} | " for c in columns) + \
+        "updates | final val loss | val acc | test acc | seconds |"
+    rows = [f"### {title}", "", head, "|---" * (6 + len(columns)) + "|"]
     for name, r in runs.items():
-        row = (f"| {name} | {r['updates']} | {fmt(r['val_loss'][-1])}"
-               f"{' (diverged)' if r['diverged'] else ''} | {fmt(r['val_accuracy'][-1])} | "
-               f"{fmt(r['test_accuracy'])} | {r['seconds']} |")
-        rows.append(row + (f" {extra[name]:.3f} |" if extra else ""))
+        s = r["over_seeds"]
+        diverged = sum(s["diverged"])
+        note = f" ({diverged} of {len(s['diverged'])} diverged)" if diverged else ""
+        rows.append(f"| {name} | " + "".join(f"{extra[name][c]} | " for c in columns)
+                    + f"{r['updates']} | {fmt(s['val_loss'])}{note} | {fmt(s['val_accuracy'])} | "
+                    f"{fmt(s['test_accuracy'])} | {r['seconds']} |")
     return "\n".join(rows) + "\n\n"
+
+
+def tuned_batch_run(runner: Runner, b: int, lrs, seeds, epochs: int) -> dict:
+    """Batch size `b` at the learning rate of `lrs` with the best final validation accuracy on
+    the first seed (the lecture: adjust the learning rate with the batch size), then every seed
+    at that rate. Records the validation accuracy of every rate tried."""
+    tried = {lr: runner.run(lr, epochs=epochs, batch_size=b, seed=seeds[0]) for lr in lrs}
+    best = max(tried, key=lambda lr: tried[lr]["val_accuracy"][-1] or 0.0)
+    record = over_seeds(runner, seeds, lambda seed: tried[best] if seed == seeds[0] else
+                        runner.run(best, epochs=epochs, batch_size=b, seed=seed))
+    record["lr"] = best
+    record["val_accuracy_by_lr"] = {f"{lr:g}": r["val_accuracy"][-1] for lr, r in tried.items()}
+    return record
 
 
 def main(argv=None) -> dict:
@@ -216,10 +256,12 @@ def main(argv=None) -> dict:
     p.add_argument("--lrs", default="0.001,0.01,0.1,0.3,1,3")
     p.add_argument("--lr-epochs", type=int, default=5)
     p.add_argument("--batch-sizes", default="1,16,128,1024,8192")
-    p.add_argument("--batch-lr", type=float, default=0.05)
+    p.add_argument("--batch-lrs", default="0.003,0.01,0.03,0.1,0.3",
+                   help="learning rates tried per batch size; the best on validation is kept")
     p.add_argument("--batch-epochs", type=int, default=3)
     p.add_argument("--lr0", type=float, default=0.1, help="initial learning rate of the schedules")
     p.add_argument("--schedule-epochs", type=int, default=10)
+    p.add_argument("--seeds", type=int, default=3, help="seeds per setting (mean +- sd)")
     args = p.parse_args(argv)
     parts = [x for x in args.parts.split(",") if x]
     if not set(parts) <= set(PARTS):
@@ -227,36 +269,42 @@ def main(argv=None) -> dict:
     batch_sizes = floats(args.batch_sizes, int)
     hidden = [256, 128]
     if args.quick:  # every batch size is a compile: per-example SGD, the lr part's 32, a large one
-        args.lr_epochs, args.batch_epochs, args.schedule_epochs = 2, 2, 4
+        args.lr_epochs, args.batch_epochs, args.schedule_epochs, args.seeds = 2, 2, 4, 2
+        args.batch_lrs = "0.01,0.1"
         batch_sizes, hidden = [1, 32, 512], [32]
     started = time.perf_counter()
     *splits, dataset = _common.load_images(args.quick, seed=args.seed, flatten=True)
     n_train = len(splits[0][0])
     runner = Runner(models.mlp([*hidden, 10], "relu"), splits, args.seed, args.quick)
     widths = "-".join(str(w) for w in [splits[0][0].shape[1], *hidden, 10])
-    out = {"dataset": dataset, "model": f"mlp {widths} relu, SGD",
-           "n_train": n_train, "seed": args.seed, "parts": parts}
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    out = {"settings": _common.settings(args), "dataset": dataset,
+           "model": f"mlp {widths} relu, SGD", "n_train": n_train, "seed": args.seed,
+           "seeds": seeds, "parts": parts}
     text = ""
     args.out.mkdir(parents=True, exist_ok=True)
 
     if "lr" in parts:
-        runs = {str(lr): runner.run(lr, epochs=args.lr_epochs, batch_size=128 if not args.quick
-                                    else 32) for lr in floats(args.lrs)}
+        runs = {str(lr): over_seeds(runner, seeds, lambda seed, lr=lr: runner.run(
+            lr, epochs=args.lr_epochs, batch_size=128 if not args.quick else 32, seed=seed))
+            for lr in floats(args.lrs)}
         out["learning_rate"] = {"epochs": args.lr_epochs, "runs": runs}
         plot_lr(runs, args.out / "learning_rate.png", f"SGD learning rate on {dataset}")
         text += table("Learning rate (SGD, fixed epochs)", "lr", runs)
 
     if "batch" in parts:
         batch_sizes = [b for b in batch_sizes if b <= n_train]
-        runs = {str(b): runner.run(args.batch_lr, epochs=args.batch_epochs, batch_size=b)
+        runs = {str(b): tuned_batch_run(runner, b, floats(args.batch_lrs), seeds, args.batch_epochs)
                 for b in batch_sizes}
         noise = runner.gradient_noise(batch_sizes, args.seed)
-        out["batch_size"] = {"epochs": args.batch_epochs, "lr": args.batch_lr, "runs": runs,
-                             "gradient_noise_at_init": noise}
+        out["batch_size"] = {"epochs": args.batch_epochs, "lrs_tried": floats(args.batch_lrs),
+                             "runs": runs, "gradient_noise_at_init": noise}
         plot_batch(runs, noise, args.out / "batch_size.png",
-                   f"batch size at SGD lr {args.batch_lr}, {args.batch_epochs} epochs, {dataset}")
-        text += table("Batch size (same lr, same epochs)", "batch", runs,
-                      {k: v["relative_gradient_noise"] for k, v in noise.items()})
+                   f"batch size, each at its best SGD lr, {args.batch_epochs} epochs, {dataset}")
+        text += table("Batch size (same epochs, lr chosen per batch size on validation)", "batch",
+                      runs, {k: {"lr": f"{runs[k]['lr']:g}",
+                                 "noise": f"{v['relative_gradient_noise']:.3f}"}
+                             for k, v in noise.items()})
 
     if "schedules" in parts:
         batch = 32 if args.quick else 128
@@ -269,8 +317,9 @@ def main(argv=None) -> dict:
             "step (x0.5 / 2 epochs)": (schedules.step_decay(lr0, 0.5, every_steps=2 * per_epoch), ()),
             "halve on plateau": (lr0, (train.ReduceLROnPlateau("val_loss", factor=0.5, patience=1),)),
         }
-        runs = {name: runner.run(rule, epochs=args.schedule_epochs, batch_size=batch, callbacks=cbs)
-                for name, (rule, cbs) in rules.items()}
+        runs = {name: over_seeds(runner, seeds, lambda seed, rule=rule, cbs=cbs: runner.run(
+            rule, epochs=args.schedule_epochs, batch_size=batch, callbacks=cbs, seed=seed))
+            for name, (rule, cbs) in rules.items()}
         out["schedules"] = {"epochs": args.schedule_epochs, "lr0": lr0, "batch_size": batch,
                             "runs": runs}
         plot_schedules(runs, args.out / "schedules.png", f"SGD schedules from lr {lr0} on {dataset}")

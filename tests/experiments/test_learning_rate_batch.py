@@ -23,6 +23,9 @@ def test_learning_rate_batch_quick(tmp_path, monkeypatch, load_script, strict_js
             assert len(r["val_accuracy"]) == saved[part]["epochs"] + 1, (part, name)
             assert all(v is None or 0.0 <= v <= 1.0 for v in r["val_accuracy"]), (part, name)
             assert r["test_accuracy"] is None or 0.0 <= r["test_accuracy"] <= 1.0
+            seeds = r["over_seeds"]  # the first seed is the run whose curves are stored
+            assert seeds["seeds"] == saved["seeds"] == [0, 1], (part, name)
+            assert seeds["test_accuracy"]["values"][0] == r["test_accuracy"], (part, name)
 
     lr = saved["learning_rate"]["runs"]
     assert set(lr) == {"0.001", "0.01", "0.1", "0.3", "1.0", "3.0"}  # (JSON keys come sorted)
@@ -32,6 +35,10 @@ def test_learning_rate_batch_quick(tmp_path, monkeypatch, load_script, strict_js
     batch = saved["batch_size"]
     for b, r in batch["runs"].items():
         assert r["updates"] == batch["epochs"] * (n // int(b))
+        # the learning rate of each batch size is the one with the best validation accuracy
+        tried = r["val_accuracy_by_lr"]
+        assert sorted(map(float, tried)) == batch["lrs_tried"] == [0.01, 0.1]
+        assert tried[f"{r['lr']:g}"] == max(tried.values()) == r["val_accuracy"][-1]
     assert set(batch["gradient_noise_at_init"]) == set(batch["runs"])
     noise = [v["relative_gradient_noise"] for _, v in
              sorted(batch["gradient_noise_at_init"].items(), key=lambda kv: int(kv[0]))]
