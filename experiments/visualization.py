@@ -15,9 +15,12 @@ pictures, not formulas; the formulas are the cited papers', implemented in `jdl.
   coarser and sparser (recorded: shape, fraction of active units per layer);
 - saliency M = max_c |dS_y/dx| (Simonyan et al. sec. 3.1) concentrates on the garment, not the
   black background (recorded: the share of saliency mass on object pixels, x > 0.1, against
-  the share of such pixels);
+  the share of such pixels, on `--saliency-probe` test images, for the trained network and for
+  the same network untrained: the baseline a concentration must beat to mean anything);
 - class models I* = argmax_I S_c(I) - lambda ||I||^2 (Simonyan et al. sec. 2): the class score
-  rises from start to end and the network classifies each class model as its class;
+  rises from start to end and the network classifies each class model as its class (the
+  untrained network's class models are the baseline: an optimized input can win its class on
+  any network, trained or not);
 - style transfer min_x a L_content + b L_style (Gatys et al. 2016, eq. 7, Gram matrices of
   conv features), started from the content image: the style loss falls, the more the larger
   b / a, while the content fades (their Fig. 3 trade-off); at the middle b both the garment and
@@ -60,6 +63,9 @@ def parse_args(argv=None):
     p.add_argument("--image", type=int, default=0, help="test image of the feature maps")
     p.add_argument("--saliency-images", type=int, default=6,
                    help="saliency for the first test image of this many classes")
+    p.add_argument("--saliency-probe", type=int, default=500,
+                   help="test images whose saliency concentration is measured, for the trained "
+                        "and the untrained network (the baseline)")
     p.add_argument("--class-steps", type=int, default=300, help="class model: Adam steps")
     p.add_argument("--class-lr", type=float, default=0.01)
     p.add_argument("--class-l2", type=float, default=0.05, help="lambda of S_c(I) - lambda ||I||^2")
@@ -85,7 +91,7 @@ def parse_args(argv=None):
         args.widths, args.dense, args.epochs, args.batch_size = [8, 16], 32, 1, 50
         args.class_steps, args.style_steps, args.style_weights = 10, 10, [5e4]
         # few compiles, the cost of a quick run: one step per call, one eval batch shape
-        args.steps_per_call, args.eval_batch_size = 1, 100
+        args.steps_per_call, args.eval_batch_size, args.saliency_probe = 1, 100, 50
     return args
 
 
@@ -201,6 +207,9 @@ def main(argv=None) -> dict:
     names = list(data.CLASS_NAMES[name])
     model, ts, info = train_cnn(args, train_data, val, test)
     params, state = ts.params, ts.state
+    # the baseline of every check: the same network at its initial weights, never trained
+    untrained = train.init_train_state(model, optax.adam(args.lr), jax.random.key(args.seed),
+                                       (1, *train_data[0].shape[1:]))
     print(f"trained: test accuracy {info['test_accuracy']:.4f} ({info['seconds']:.1f} s)")
     out, files = args.out, []
     x_test, y_test = test
@@ -238,6 +247,14 @@ def main(argv=None) -> dict:
                                     "saliency of the true class's score (Simonyan et al. 2014)"))
     sal_info = {"indices": idx.tolist(), "labels": labels.tolist(),
                 "predictions": pred[idx].tolist(), **saliency_on_object(imgs, sal)}
+    probe_x, probe_y = x_test[:args.saliency_probe], y_test[:args.saliency_probe]
+    sal_info["probe"] = {"images": len(probe_x), **{
+        name: saliency_on_object(probe_x, np.asarray(viz.saliency(model, p, s, probe_x, probe_y)))[
+            "mean_concentration"]
+        for name, (p, s) in (("trained", (params, state)),
+                             ("untrained", (untrained.params, untrained.state)))}}
+    print(f"saliency concentration on {len(probe_x)} test images: trained "
+          f"{sal_info['probe']['trained']:.3f}, untrained {sal_info['probe']['untrained']:.3f}")
 
     # class models of all ten classes at once
     shape = (10, *x_test.shape[1:])
@@ -249,6 +266,16 @@ def main(argv=None) -> dict:
     cm_pred = classify(model, ts, cm_images, args)
     class_info = {**history_summary(hist), "predicted_class": cm_pred.tolist(),
                   "classified_as_their_class": int(np.sum(cm_pred == np.arange(10)))}
+    # baseline: class models of the untrained network, judged by the untrained network
+    base_images, base_hist = viz.class_model(model, untrained.params, untrained.state,
+                                             jnp.arange(10), shape, steps=args.class_steps,
+                                             learning_rate=args.class_lr, l2=args.class_l2,
+                                             init=noise, clip=(0.0, 1.0))
+    base_pred = classify(model, untrained, base_images, args)
+    class_info["untrained"] = {**history_summary(base_hist),
+                               "classified_as_their_class": int(np.sum(base_pred == np.arange(10)))}
+    print(f"class models classified as their class: trained {class_info['classified_as_their_class']}"
+          f" of 10, untrained {class_info['untrained']['classified_as_their_class']} of 10")
     files.append(viz.plot_images(np.asarray(cm_images), out / "class_models.png", titles=names,
                                  columns=5, title=f"class models, {args.class_steps} Adam steps, "
                                  f"lambda {args.class_l2}, pixels in [0, 1]"))

@@ -55,6 +55,10 @@ def test_feature_maps_saliency_class_models(outputs):
     assert sum(e > b for b, e in zip(c["score_start"], c["score_end"])) >= 8  # ascent works
     assert c["classified_as_their_class"] == sum(
         p == i for i, p in enumerate(c["predicted_class"]))
+    # the baselines: the same network untrained, for the saliency and the class models
+    assert s["probe"]["images"] == 50 and s["probe"]["trained"] > 0 and s["probe"]["untrained"] > 0
+    assert 0 <= c["untrained"]["classified_as_their_class"] <= 10
+    assert len(c["untrained"]["score_end"]) == 10
 
 
 def test_style_transfer_metrics(outputs):
