@@ -13,8 +13,8 @@ probability 0.5"): with far more parameters than examples the network fits the t
 perfectly and validates much worse; each regularizer shrinks that train/validation gap and should
 not hurt (ideally improve) test accuracy; L1 "encourages zero coefficients", i.e. sparse weights.
 
-Method: one MLP (default 784-1024-1024-10, ReLU, 1.86M weights for 1,000 examples), the same
-seed, initialization, data and optimizer (SGD, momentum 0.9, lr 0.01 with cosine decay, batch 50,
+Method: one MLP (default 784-1024-1024-10, ReLU, 1.86M weights for 1,000 examples); for each of
+`--seeds` seeds, the same initialization, data and optimizer (SGD, momentum 0.9, lr 0.01 with cosine decay, batch 50,
 150 epochs) for every method; only the regularizer changes:
 
     none            nothing
@@ -34,11 +34,13 @@ Biases are never penalized or perturbed (*Engineering Deep Learning*: "Only weig
 penalized"). After training every model is evaluated in eval mode on the whole training set,
 the validation and the test set: gap = train accuracy - validation accuracy; L1 sparsity =
 fraction of weights with |w| < 1e-5 (--sparsity-tol; reported for every method, so the
-baseline's fraction is the reference). The defaults were chosen by validation accuracy:
+baseline's fraction is the reference). Every figure is reported as mean +- sd over the seeds; a
+method "shrinks the gap" or "changes the test accuracy" only when the difference from "none"
+exceeds the sum of the two sds. The defaults were chosen by validation accuracy:
 docs/experiments/regularization.md.
 
-Writes `<out>/metrics.json` and `<out>/regularization.png`. Full mode on the 2-core CPU: about
-7 minutes, estimated (6 methods x 150 epochs + early stopping, 0.25-0.6 s per epoch).
+Writes `<out>/metrics.json`, `<out>/table.md` and `<out>/regularization.png` (seed 0's curves
+and weights). Full mode: 7 methods x 3 seeds; the measured time is on the page.
 """
 from __future__ import annotations
 
@@ -49,7 +51,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import optax
-from _common import finish_figure, load_images, parser, save_results, settings as _settings
+from _common import (exceeds_spread, finish_figure, format_mean_sd, load_images, mean_sd, parser,
+                     save_results, settings as _settings, write_table)
 
 from jdl import data, losses, metrics, models, nn, paths, regularizers, train, viz
 
@@ -77,9 +80,10 @@ def parse_args(argv=None):
     p.add_argument("--degrees", type=float, default=5.0, help="augmentation: max rotation")
     p.add_argument("--noise-std", type=float, default=0.05, help="weight-noise standard deviation")
     p.add_argument("--sparsity-tol", type=float, default=1e-5, help="|w| below this counts as zero")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per method (mean +- sd)")
     args = p.parse_args(argv)
     if args.quick:
-        args.hidden, args.epochs, args.patience, args.batch_size = [64], 3, 1, 50
+        args.hidden, args.epochs, args.patience, args.batch_size, args.seeds = [64], 3, 1, 50, 2
     return args
 
 
@@ -138,8 +142,11 @@ def build(method: str, args, n_train: int, shared: dict | None = None):
     return model, penalty, callbacks
 
 
-def run_method(method: str, args, splits, shared: dict | None = None) -> tuple[dict, np.ndarray]:
-    """Train one method; return its metrics and its absolute weights (for the histogram)."""
+def run_method(method: str, args, splits, shared: dict | None = None,
+               seed: int | None = None) -> tuple[dict, np.ndarray]:
+    """Train one method from `seed`'s weights and shuffles (default `--seed`); return its metrics
+    and its absolute weights (for the histogram)."""
+    seed = args.seed if seed is None else seed
     (x_tr, y_tr), val, test = splits
     model, penalty, callbacks = build(method, args, len(x_tr), shared)
     steps = args.epochs * (len(x_tr) // args.batch_size)
@@ -148,7 +155,7 @@ def run_method(method: str, args, splits, shared: dict | None = None) -> tuple[d
     # a wrapper (augmentation, weight noise) keeps its network's init: with --quick, the first
     # model with that init function initializes it, through one compiled init program
     init_model = reuse(shared, ("init", model.init), lambda: model)
-    ts = train.init_train_state(init_model, optimizer, jax.random.key(args.seed),
+    ts = train.init_train_state(init_model, optimizer, jax.random.key(seed),
                                 (1, *x_tr.shape[1:]))
     acc = {"accuracy": metrics.accuracy}
     train_step = reuse(shared, ("train", model, None if penalty is None else method),
@@ -214,6 +221,48 @@ def plot(results: dict, weights: dict, path: Path, title: str) -> Path:
     return finish_figure(fig, path, title, grid=ax)
 
 
+SEED_KEYS = ("train_accuracy", "val_accuracy", "test_accuracy", "gap_accuracy", "epochs_run")
+
+
+def summarize(results: dict) -> dict:
+    """Each method against "none", by the spread rule (a difference counts only when it exceeds
+    the sum of the two sds over seeds): did the gap shrink, did the test accuracy rise or fall."""
+    if "none" not in results:
+        return {}
+    base = results["none"]["over_seeds"]
+    summary = {}
+    for m, r in results.items():
+        if m == "none":
+            continue
+        s = r["over_seeds"]
+        beyond = {k: bool(exceeds_spread(s[k], base[k])) for k in ("gap_accuracy", "test_accuracy")}
+        change = s["test_accuracy"]["mean"] - base["test_accuracy"]["mean"]
+        summary[m] = {"gap_reduced": bool(s["gap_accuracy"]["mean"] < base["gap_accuracy"]["mean"]
+                                          and beyond["gap_accuracy"]),
+                      "test_accuracy_change": change,
+                      "test_accuracy": ("higher" if change > 0 else "lower")
+                      if beyond["test_accuracy"] else "within noise"}
+    if "l1" in results:
+        summary["l1_sparser_than_none"] = bool(
+            results["l1"]["over_seeds"]["sparsity"]["mean"] > base["sparsity"]["mean"]
+            and exceeds_spread(results["l1"]["over_seeds"]["sparsity"], base["sparsity"]))
+    return summary
+
+
+def table(results: dict) -> str:
+    """Mean ± sd over the seeds of the final figures of every method."""
+    f = format_mean_sd
+    rows = ["| method | train acc | val acc | test acc | gap (train - val) | weights with |w| < tol "
+            "| epochs |", "|---|---|---|---|---|---|---|"]
+    for m, r in results.items():
+        s = r["over_seeds"]
+        epochs = f(s["epochs_run"], 0) if s["epochs_run"]["sd"] else f"{s['epochs_run']['mean']:.0f}"
+        rows.append(f"| {m} | {f(s['train_accuracy'], 4)} | {f(s['val_accuracy'], 4)} | "
+                    f"{f(s['test_accuracy'], 4)} | {f(s['gap_accuracy'], 4)} | "
+                    f"{100 * s['sparsity']['mean']:.2f}% ± {100 * s['sparsity']['sd']:.2f}% | {epochs} |")
+    return "\n".join(rows) + "\n"
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     started = time.perf_counter()
@@ -221,23 +270,19 @@ def main(argv=None) -> dict:
                                               val_size=args.val_size, seed=args.seed)
     results, weights = {}, {}
     shared = {} if args.quick else None
+    seeds = range(args.seed, args.seed + args.seeds)
     for method in args.methods:
-        results[method], weights[method] = run_method(method, args, (train_data, val, test),
-                                                      shared)
-        r = results[method]
-        print(f"{method:15s} train {r['train_accuracy']:.4f}  val {r['val_accuracy']:.4f}  "
-              f"test {r['test_accuracy']:.4f}  gap {r['gap_accuracy']:+.4f}  "
-              f"|w|<tol {r['sparsity']['all']:.3f}  epochs {r['epochs_run']}  "
-              f"({r['seconds']:.1f} s)")
-    summary = {}
-    if "none" in results:
-        base = results["none"]
-        summary = {m: {"gap_reduced": r["gap_accuracy"] < base["gap_accuracy"],
-                       "test_accuracy_change": r["test_accuracy"] - base["test_accuracy"]}
-                   for m, r in results.items() if m != "none"}
-        if "l1" in results:
-            summary["l1_sparser_than_none"] = (results["l1"]["sparsity"]["all"]
-                                               > base["sparsity"]["all"])
+        runs = [run_method(method, args, (train_data, val, test), shared, seed) for seed in seeds]
+        (results[method], weights[method]), records = runs[0], [r for r, _ in runs]
+        results[method]["over_seeds"] = {key: mean_sd([r[key] for r in records]) for key in SEED_KEYS}
+        results[method]["over_seeds"]["sparsity"] = mean_sd([r["sparsity"]["all"] for r in records])
+        s = results[method]["over_seeds"]
+        print(f"{method:15s} train {s['train_accuracy']['mean']:.4f}  val {s['val_accuracy']['mean']:.4f}  "
+              f"test {s['test_accuracy']['mean']:.4f} ± {s['test_accuracy']['sd']:.4f}  "
+              f"gap {s['gap_accuracy']['mean']:+.4f}  |w|<tol {s['sparsity']['mean']:.3f}  "
+              f"({results[method]['seconds']:.1f} s per run)")
+    summary = summarize(results)
+    write_table(args.out, table(results))
     settings = _settings(args)
     out = {"dataset": name, "n_train": len(train_data[0]), "n_val": len(val[0]),
            "n_test": len(test[0]), "settings": settings, "methods": results, "summary": summary}

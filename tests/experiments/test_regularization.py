@@ -52,6 +52,26 @@ def test_sparsity_fields(outputs):
     assert set(summary) == set(METHODS[1:]) | {"l1_sparser_than_none"}
     for name in METHODS[1:]:
         assert isinstance(summary[name]["gap_reduced"], bool)
+        assert summary[name]["test_accuracy"] in ("higher", "lower", "within noise")
+
+
+def test_seeds_and_the_spread_rule(outputs):
+    _, module, _, m = outputs
+    for r in m["methods"].values():
+        s = r["over_seeds"]
+        assert len(s["test_accuracy"]["values"]) == m["settings"]["seeds"] == 2
+        # the first seed is the run whose curves and weights are stored
+        assert s["test_accuracy"]["values"][0] == r["test_accuracy"]
+        assert s["gap_accuracy"]["values"][0] == pytest.approx(r["gap_accuracy"])
+    stat = lambda mean, sd: {"mean": mean, "sd": sd, "values": [mean]}  # noqa: E731
+    seeds = lambda test, gap: {"over_seeds": {  # noqa: E731
+        "test_accuracy": stat(*test), "gap_accuracy": stat(*gap), "sparsity": stat(0.0, 0.0)}}
+    results = {"none": seeds((0.80, 0.01), (0.20, 0.01)),
+               "a": seeds((0.83, 0.01), (0.10, 0.01)),    # higher by 3 points, spread 2: higher
+               "b": seeds((0.81, 0.01), (0.19, 0.01))}    # within the spread on both
+    summary = module.summarize(results)
+    assert summary["a"]["gap_reduced"] is True and summary["a"]["test_accuracy"] == "higher"
+    assert summary["b"]["gap_reduced"] is False and summary["b"]["test_accuracy"] == "within noise"
 
 
 def test_sparsity_by_hand(outputs):
