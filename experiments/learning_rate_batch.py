@@ -110,14 +110,17 @@ class Runner:
                              callbacks=[record_lr, *callbacks], eval_batch_size=self.eval_batch,
                              **chunk)
         seconds = time.perf_counter() - t0
+        # a non-finite loss stops fit early (its last finite state is returned): no final figures
+        stopped = len(hist.get("val_loss", [])) < epochs
         test = train.evaluate(ts, self.eval_step, self.test, batch_size=self.eval_batch)
-        val_loss = [finite(v) for v in [init["loss"], *hist["val_loss"]]]
+        val_loss = [finite(v) for v in [init["loss"], *hist.get("val_loss", [])]]
         return {
-            "train_loss": [finite(v) for v in hist["loss"]], "val_loss": val_loss,
-            "val_accuracy": [finite(v) for v in [init["accuracy"], *hist["val_accuracy"]]],
-            "test_accuracy": finite(test["accuracy"]), "lr_per_epoch": record_lr.values,
-            "updates": int(ts.step), "seconds": round(seconds, 2),
-            "diverged": val_loss[-1] is None or val_loss[-1] > val_loss[0],
+            "train_loss": [finite(v) for v in hist.get("loss", [])], "val_loss": val_loss,
+            "val_accuracy": [finite(v) for v in [init["accuracy"], *hist.get("val_accuracy", [])]],
+            "test_accuracy": None if stopped else finite(test["accuracy"]),
+            "lr_per_epoch": record_lr.values, "updates": int(ts.step), "seconds": round(seconds, 2),
+            "stopped": stopped,
+            "diverged": stopped or val_loss[-1] is None or val_loss[-1] > val_loss[0],
         }
 
     def gradient_noise(self, batch_sizes, seed: int, draws: int = 16) -> dict:
@@ -214,8 +217,9 @@ def over_seeds(runner: Runner, seeds, make_run) -> dict:
     record = dict(runs[0])
     record["over_seeds"] = {
         "seeds": list(seeds), "diverged": [r["diverged"] for r in runs],
-        "val_loss": _common.mean_sd([r["val_loss"][-1] for r in runs]),
-        "val_accuracy": _common.mean_sd([r["val_accuracy"][-1] for r in runs]),
+        "val_loss": _common.mean_sd([None if r["stopped"] else r["val_loss"][-1] for r in runs]),
+        "val_accuracy": _common.mean_sd([None if r["stopped"] else r["val_accuracy"][-1]
+                                         for r in runs]),
         "test_accuracy": _common.mean_sd([r["test_accuracy"] for r in runs])}
     return record
 
@@ -242,11 +246,12 @@ def tuned_batch_run(runner: Runner, b: int, lrs, seeds, epochs: int) -> dict:
     the first seed (the lecture: adjust the learning rate with the batch size), then every seed
     at that rate. Records the validation accuracy of every rate tried."""
     tried = {lr: runner.run(lr, epochs=epochs, batch_size=b, seed=seeds[0]) for lr in lrs}
-    best = max(tried, key=lambda lr: tried[lr]["val_accuracy"][-1] or 0.0)
+    final = {lr: None if r["stopped"] else r["val_accuracy"][-1] for lr, r in tried.items()}
+    best = max(tried, key=lambda lr: final[lr] or 0.0)
     record = over_seeds(runner, seeds, lambda seed: tried[best] if seed == seeds[0] else
                         runner.run(best, epochs=epochs, batch_size=b, seed=seed))
     record["lr"] = best
-    record["val_accuracy_by_lr"] = {f"{lr:g}": r["val_accuracy"][-1] for lr, r in tried.items()}
+    record["val_accuracy_by_lr"] = {f"{lr:g}": v for lr, v in final.items()}
     return record
 
 
