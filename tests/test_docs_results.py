@@ -24,7 +24,8 @@ ALIGNED = ["universal_approximation", "depth_width", "search_strategies", "autoe
            "autoencoder_uses", "sequential_fashion", "char_lm",
            "shift_robustness", "relu_vs_tanh", "batchnorm_saturation", "dropout_cnn",
            "batchnorm", "optimizers", "initialization", "x_vs_o",
-           "alexnet_ablation", "visualization"]
+           "alexnet_ablation", "visualization",
+           "regularization"]
 NUMBER = re.compile(r"(?<![\w.=])-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[+-]?\d+)?%?(?![\w.])")
 
 
