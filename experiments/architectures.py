@@ -29,15 +29,17 @@ built here from jdl.nn and `jdl.models.inception`):
     resnet     `jdl.models.resnet20(widths=(8, 16, 32))`: the CIFAR ResNet-20 (He et al. 2016,
                section 4.2) at half the paper's 16-32-64 filters (see --resnet-widths)
 
-Method: the same seed, initial weights for the two runs of an architecture, data order,
-optimizer (Adam, lr 1e-3 with cosine decay to 0) and batch size (128) for every run; the
+Method: for each of `--seeds` seeds, the same initial weights for the two runs of an
+architecture, and the same data order, optimizer (Adam, lr 1e-3 with cosine decay to 0) and batch size (128) for every run; the
 augmented run draws, per example and step inside the jitted step, a random crop of the image
 zero-padded by 2 pixels (= a translation by up to 2 pixels) and a horizontal flip with
 probability 1/2 (`jdl.nn.augmenting`). Evaluation sees the original images.
 
 Budget (2-core CPU): 4,096 training images, 6 epochs, 10,000 test images, chosen from one
-short timing probe per model (docs/experiments/architectures.md): about 850 s of CPU time,
-roughly 9-14 minutes on the idle machine (estimated, not run).
+short timing probe per model (docs/experiments/architectures.md); 3 seeds. Figures are mean +-
+sd over the seeds, and augmentation is judged against no augmentation by the spread rule (a
+difference counts only when it exceeds the sum of the two sds); the measured time is on the
+page.
 
 Writes `<out>/metrics.json`, `<out>/table.md` and `<out>/architectures.png` (test accuracy,
 generalization gap and seconds per epoch per architecture and augmentation; parameters).
@@ -52,7 +54,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import finish_figure, load_images, parser, save_results, settings as _settings, write_table
+from _common import (exceeds_spread, finish_figure, format_mean_sd, load_images, mean_sd, parser,
+                     save_results, settings as _settings, write_table)
 
 from jdl import data, losses, metrics, models, nn, summary, train, viz
 
@@ -83,10 +86,12 @@ def parse_args(argv=None):
     p.add_argument("--resnet-widths", type=int, nargs=3, default=[8, 16, 32])
     p.add_argument("--steps-per-call", type=int, default=None,
                    help="fit's steps per compiled call for every model (default: per model)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per model (mean +- sd)")
     args = p.parse_args(argv)
     args.inceptions = INCEPTIONS
     if args.quick:  # compilation dominates: K = 1 compiles fastest
         args.train_size, args.epochs, args.batch_size, args.steps_per_call = 256, 2, 64, 1
+        args.seeds = 2
         args.vgg_widths, args.vgg_dense, args.resnet_depth = [4, 8], 16, 8
         args.resnet_widths = [4, 8, 16]
         args.inceptions = {"inception3a": (4, 4, 4, 2, 2, 2)}
@@ -154,15 +159,17 @@ def augmentation(padding: int):
                                   partial(data.random_flip, horizontal=True))
 
 
-def run_arch(arch: str, args, splits) -> dict:
-    """Both runs (augmentation off / on) of one architecture, from the same initial weights."""
+def run_arch(arch: str, args, splits, seed: int | None = None) -> dict:
+    """Both runs (augmentation off / on) of one architecture, from the same initial weights
+    (those of `seed`, default `--seed`)."""
+    seed = args.seed if seed is None else seed
     (x_tr, y_tr), test = splits
     base, description = build(arch, args)
     shape = (1, *x_tr.shape[1:])
     size = summary.summary(base, shape)
     steps = args.epochs * (len(x_tr) // args.batch_size)
     optimizer = optax.adam(optax.cosine_decay_schedule(args.lr, max(1, steps)))
-    ts0 = train.init_train_state(base, optimizer, jax.random.key(args.seed), shape)
+    ts0 = train.init_train_state(base, optimizer, jax.random.key(seed), shape)
     # Evaluation is the same for both runs (augmenting(model) evaluates as model): one compile.
     eval_step = train.make_eval_step(base, losses.softmax_cross_entropy,
                                      metrics={"accuracy": metrics.accuracy})
@@ -195,15 +202,28 @@ def run_arch(arch: str, args, splits) -> dict:
             "runs": runs}
 
 
+SEED_KEYS = ("test_accuracy", "train_accuracy", "gap_accuracy")
+
+
+def add_seeds(record: dict, others: list[dict]) -> dict:
+    """The first seed's record plus `over_seeds`: mean ± sd of SEED_KEYS per augmentation."""
+    for aug, run in record["runs"].items():
+        runs = [run] + [o["runs"][aug] for o in others]
+        run["over_seeds"] = {key: mean_sd([r[key] for r in runs]) for key in SEED_KEYS}
+    return record
+
+
 def table(results: dict) -> str:
-    """Markdown table: one row per (architecture, augmentation)."""
+    """Markdown table: one row per (architecture, augmentation), mean ± sd over the seeds."""
     lines = ["| model | augmentation | parameters | MACs / image | test accuracy | train accuracy "
-             "| s / epoch |", "|---|---|---:|---:|---:|---:|---:|"]
+             "| gap (train - test) | s / epoch |", "|---|---|---:|---:|---:|---:|---:|---:|"]
     for arch, r in results.items():
         for aug, run in r["runs"].items():
+            s = run["over_seeds"]
             lines.append(f"| {r['description']} | {aug} | {r['params']:,} | {r['macs'] / 1e6:.2f}M "
-                         f"| {run['test_accuracy']:.4f} | {run['train_accuracy']:.4f} "
-                         f"| {run['seconds_per_epoch']:.1f} |")
+                         f"| {format_mean_sd(s['test_accuracy'], 4)} "
+                         f"| {format_mean_sd(s['train_accuracy'], 4)} "
+                         f"| {format_mean_sd(s['gap_accuracy'], 4)} | {run['seconds_per_epoch']:.1f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -239,24 +259,35 @@ def plot(results: dict, path: Path, title: str) -> Path:
     return finish_figure(fig, path, title, legend=ax[:3])
 
 
+def judge_augmentation(plain: dict, augmented: dict) -> dict:
+    """Augmented against plain by the spread rule: a difference counts only when it exceeds the
+    sum of the two sds over seeds."""
+    change = augmented["test_accuracy"]["mean"] - plain["test_accuracy"]["mean"]
+    return {"test_accuracy_change": change,
+            "test_accuracy": ("higher" if change > 0 else "lower")
+            if exceeds_spread(augmented["test_accuracy"], plain["test_accuracy"]) else "within noise",
+            "gap_reduced": bool(augmented["gap_accuracy"]["mean"] < plain["gap_accuracy"]["mean"]
+                                and exceeds_spread(augmented["gap_accuracy"], plain["gap_accuracy"]))}
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     started = time.perf_counter()
     (x_tr, y_tr), _, test, name = load_images(args.quick, train_size=args.train_size, val_size=0,
                                              seed=args.seed)
     results = {}
+    seeds = range(args.seed, args.seed + args.seeds)
     for arch in args.archs:
-        results[arch] = r = run_arch(arch, args, ((x_tr, y_tr), test))
+        first, *others = [run_arch(arch, args, ((x_tr, y_tr), test), seed) for seed in seeds]
+        results[arch] = r = add_seeds(first, others)
         for aug, run in r["runs"].items():
             print(f"{arch:9s} {aug:9s} params {r['params']:7d}  test {run['test_accuracy']:.4f}  "
                   f"train {run['train_accuracy']:.4f}  {run['seconds_per_epoch']:.1f} s/epoch "
                   f"(first {run['first_epoch_seconds']:.1f} s)")
     verdict = {}
     if {"none", "crop_flip"} <= set(args.augment):
-        verdict = {a: {"test_accuracy_change": r["runs"]["crop_flip"]["test_accuracy"]
-                       - r["runs"]["none"]["test_accuracy"],
-                       "gap_reduced": r["runs"]["crop_flip"]["gap_accuracy"]
-                       < r["runs"]["none"]["gap_accuracy"]}
+        verdict = {a: judge_augmentation(r["runs"]["none"]["over_seeds"],
+                                         r["runs"]["crop_flip"]["over_seeds"])
                    for a, r in results.items()}
     settings = _settings(args)
     out = {"dataset": name, "n_train": len(x_tr), "n_test": len(test[0]), "settings": settings,

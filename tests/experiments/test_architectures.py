@@ -38,8 +38,13 @@ def test_runs_with_sane_numbers(outputs):
             assert run["gap_accuracy"] == pytest.approx(gap)
             assert len(run["history"]["loss"]) == len(run["history"]["accuracy"]) == 2
             assert 0 < run["seconds_per_epoch"] and run["first_epoch_seconds"] > 0
-        change = r["runs"]["crop_flip"]["test_accuracy"] - r["runs"]["none"]["test_accuracy"]
-        assert m["augmentation"][arch]["test_accuracy_change"] == pytest.approx(change)
+            seeds = run["over_seeds"]  # the first seed is the run whose history is stored
+            assert len(seeds["test_accuracy"]["values"]) == s["seeds"] == 2
+            assert seeds["test_accuracy"]["values"][0] == run["test_accuracy"]
+        means = {aug: r["runs"][aug]["over_seeds"]["test_accuracy"]["mean"] for aug in r["runs"]}
+        verdict = m["augmentation"][arch]
+        assert verdict["test_accuracy_change"] == pytest.approx(means["crop_flip"] - means["none"])
+        assert verdict["test_accuracy"] in ("higher", "lower", "within noise")
     assert returned["augmentation"] == m["augmentation"]
     assert m["run"]["command"] and m["run"]["versions"]["jax"]
 
@@ -50,8 +55,21 @@ def test_table_written(outputs):
     assert lines[0].startswith("| model | augmentation | parameters")
     assert len(lines) == 2 + 2                               # header, rule, 2 runs
     assert "| LeNet-5 (tanh, average pooling) | crop_flip | 61,706 |" in lines[3]
-    acc = m["archs"]["lenet5"]["runs"]["none"]["test_accuracy"]
-    assert f"| {acc:.4f} |" in lines[2]
+    acc = m["archs"]["lenet5"]["runs"]["none"]["over_seeds"]["test_accuracy"]
+    assert f"| {acc['mean']:.4f} ± {acc['sd']:.4f} |" in lines[2]
+
+
+def test_augmentation_judged_by_the_spread_rule(outputs):
+    module = outputs[1]
+    stat = lambda mean, sd: {"mean": mean, "sd": sd, "values": [mean]}  # noqa: E731
+    plain = {"test_accuracy": stat(0.80, 0.01), "gap_accuracy": stat(0.10, 0.01)}
+    # lower by 3 points against a spread of 2; gap 0.09 lower, spread 0.02: both count
+    v = module.judge_augmentation(plain, {"test_accuracy": stat(0.77, 0.01),
+                                          "gap_accuracy": stat(0.01, 0.01)})
+    assert v["test_accuracy"] == "lower" and v["gap_reduced"] is True
+    v = module.judge_augmentation(plain, {"test_accuracy": stat(0.81, 0.01),
+                                          "gap_accuracy": stat(0.09, 0.01)})
+    assert v["test_accuracy"] == "within noise" and v["gap_reduced"] is False
 
 
 def test_plot_written(outputs):
