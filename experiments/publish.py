@@ -23,8 +23,15 @@ RUNS = ROOT / "docs" / "experiments" / "runs"
 PUBLISHED = ("metrics.json", "table.md")
 
 
-def publish(name: str, results: Path = ROOT / "results", runs: Path = RUNS) -> list[Path]:
-    """Copy one run's files; return the paths written."""
+def publish(name: str, results: Path = ROOT / "results", runs: Path = RUNS,
+            into: str | None = None) -> list[Path]:
+    """Copy one run's files to `runs/<into or name>/`; return the paths written.
+
+    `into` publishes a second run of a page next to its main one, e.g. the same experiment
+    with other flags: `--out results/exploding_gradients_T100`, then `publish
+    exploding_gradients_T100 --into exploding_gradients/length_100`. The page's results
+    check reads every run under `runs/<page>/`.
+    """
     source = Path(results) / name
     metrics_path = source / "metrics.json"
     if not metrics_path.is_file():
@@ -38,10 +45,10 @@ def publish(name: str, results: Path = ROOT / "results", runs: Path = RUNS) -> l
         raise ValueError(f"name: {metrics_path} lacks {sorted(missing)} in its 'run' record; "
                          f"rerun it with the current experiments/_common.py")
     files = [source / f for f in PUBLISHED if (source / f).is_file()] + sorted(source.glob("*.png"))
-    target = Path(runs) / name
+    target = Path(runs) / (into or name)
     target.mkdir(parents=True, exist_ok=True)
-    for old in target.iterdir():
-        if old.name not in {f.name for f in files}:
+    for old in target.iterdir():  # a stale file goes; a further run (a folder) stays
+        if old.is_file() and old.name not in {f.name for f in files}:
             old.unlink()
     written = []
     for f in files:
@@ -55,11 +62,15 @@ def main(argv=None) -> list[Path]:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("names", nargs="+", help="experiment names, e.g. vae char_lm")
     p.add_argument("--results", type=Path, default=ROOT / "results")
+    p.add_argument("--into", default=None,
+                   help="publish the one named run as runs/<into>/ (e.g. vae/latent_2)")
     args = p.parse_args(argv)
+    if args.into is not None and len(args.names) != 1:
+        p.error(f"--into: expected exactly one run name, got {args.names}")
     written = []
     for name in args.names:
         try:
-            paths = publish(name, args.results)
+            paths = publish(name, args.results, into=args.into)
         except (FileNotFoundError, ValueError) as error:
             sys.exit(f"publish.py: {error}")
         print(f"{name}: " + ", ".join(p.name for p in paths))

@@ -42,3 +42,19 @@ def test_refuses_quick_missing_and_unrecorded_runs(tmp_path, monkeypatch, load_s
     with pytest.raises(ValueError, match=r"lacks \['date', 'machine'\]"):
         script.publish("old", results, runs)
     assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_a_second_run_goes_into_a_folder_of_the_page_and_survives_the_main_one(
+        tmp_path, monkeypatch, load_script):
+    script = load_script("publish", monkeypatch)
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    write_run(results, "vae")
+    write_run(results, "vae_latent_2", pictures=("z.png",))
+    script.publish("vae_latent_2", results, runs, into="vae/latent_2")
+    script.publish("vae", results, runs)  # republishing the main run keeps the folder
+    assert sorted(p.name for p in (runs / "vae").iterdir()) == ["a.png", "latent_2", "metrics.json",
+                                                               "table.md"]
+    assert sorted(p.name for p in (runs / "vae" / "latent_2").iterdir()) == [
+        "metrics.json", "table.md", "z.png"]
+    with pytest.raises(SystemExit):
+        script.main(["vae", "vae_latent_2", "--into", "vae/x", "--results", str(results)])
