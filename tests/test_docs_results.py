@@ -25,7 +25,8 @@ ALIGNED = ["universal_approximation", "depth_width", "search_strategies", "autoe
            "shift_robustness", "relu_vs_tanh", "batchnorm_saturation", "dropout_cnn",
            "batchnorm", "optimizers", "initialization", "x_vs_o",
            "alexnet_ablation", "visualization",
-           "regularization", "dcgan"]
+           "regularization", "dcgan",
+           "architectures"]
 NUMBER = re.compile(r"(?<![\w.=])-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[+-]?\d+)?%?(?![\w.])")
 
 
