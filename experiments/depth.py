@@ -37,6 +37,7 @@ dashed ResNet, as the paper's Fig. 6).
 """
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -44,7 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import finish_figure, load_images, parser, save_results, settings as _settings
+from _common import (exceeds_spread, finish_figure, format_mean_sd, load_images, mean_sd, parser,
+                     save_results, settings as _settings, write_table)
 
 from jdl import losses, metrics, models, regularizers, summary, train, viz
 
@@ -64,11 +66,12 @@ def parse_args(argv=None):
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--steps-per-call", type=int, default=1, help="fit's steps per compiled call")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per model (mean +- sd)")
     args = p.parse_args(argv)
     if args.quick:
         # compilation dominates (one init, train and eval program per model): 2 steps a record
         args.depths, args.widths, args.train_size = [8, 14], [4, 8, 16], 128
-        args.epochs, args.batch_size, args.evals_per_epoch = 2, 32, 2
+        args.epochs, args.batch_size, args.evals_per_epoch, args.seeds = 2, 32, 2, 1
     for d in args.depths:
         if d < 8 or (d - 2) % 6:
             p.error(f"--depths: expected depths 6n + 2 (8, 14, 20, 32, 44, 56, ...), got {d}")
@@ -210,6 +213,56 @@ def claims(results: dict, depths) -> dict:
     }
 
 
+SEED_KEYS = ("train_error", "last_running_train_error", "test_error")
+
+
+def combine_seeds(per_seed: list[dict], depths) -> tuple[dict, dict]:
+    """The first seed's records (curves) with `over_seeds` (mean ± sd of SEED_KEYS), and the
+    claims over seeds: each degradation gap paired by seed, as mean ± sd, and judged by the
+    spread rule (a gap counts only when its mean exceeds its sd)."""
+    results = per_seed[0]
+    for m, r in results.items():
+        r["over_seeds"] = {k: mean_sd([res[m][k] for res in per_seed]) for k in SEED_KEYS}
+    each = [claims(res, depths) for res in per_seed]
+    verdict = {key: mean_sd([c[key] for c in each]) for key in each[0] if key.endswith(("plain", "resnet"))}
+    zero = {"mean": 0.0, "sd": 0.0, "values": [0.0]}
+    shallow, deep = depths
+    verdict.update({
+        "plain_deeper_has_higher_train_error": bool(
+            verdict["train_error_gap_plain"]["mean"] > 0
+            and exceeds_spread(verdict["train_error_gap_plain"], zero)),
+        "resnet_deeper_not_higher_train_error": not (
+            verdict["train_error_gap_resnet"]["mean"] > 0
+            and exceeds_spread(verdict["train_error_gap_resnet"], zero)),
+        "resnet_gap_below_plain_gap": bool(exceeds_spread(verdict["train_error_gap_resnet"],
+                                                          verdict["train_error_gap_plain"])
+                                           and verdict["train_error_gap_resnet"]["mean"]
+                                           < verdict["train_error_gap_plain"]["mean"]),
+        "deep_resnet_below_deep_plain": bool(exceeds_spread(
+            results[f"resnet{deep}"]["over_seeds"]["train_error"],
+            results[f"plain{deep}"]["over_seeds"]["train_error"])
+            and results[f"resnet{deep}"]["over_seeds"]["train_error"]["mean"]
+            < results[f"plain{deep}"]["over_seeds"]["train_error"]["mean"]),
+        "per_seed": each})
+    return results, verdict
+
+
+def table(results: dict, verdict: dict) -> str:
+    rows = ["| model | parameters | final train error (eval mode) | last running train error "
+            "| test error |", "|---|---|---|---|---|"]
+    for m, r in results.items():
+        s = r["over_seeds"]
+        rows.append(f"| {m} | {r['params']:,} | {format_mean_sd(s['train_error'], 3)} | "
+                    f"{format_mean_sd(s['last_running_train_error'], 3)} | "
+                    f"{format_mean_sd(s['test_error'], 3)} |")
+    rows += ["", "| degradation (deep - shallow training error) | plain | ResNet |", "|---|---|---|",
+             f"| final, eval mode | {format_mean_sd(verdict['train_error_gap_plain'], 3)} | "
+             f"{format_mean_sd(verdict['train_error_gap_resnet'], 3)} |",
+             f"| last running | {format_mean_sd(verdict['running_train_error_gap_plain'], 3)} | "
+             f"{format_mean_sd(verdict['running_train_error_gap_resnet'], 3)} |"]
+    return "\n".join(rows) + "\n"
+
+
 def plot(results: dict, depths, path: Path, title: str) -> Path:
     """Training error and loss per epoch (solid plain, dashed ResNet; colour by depth, as He et
     al. Fig. 6) and the final train (eval mode) / test errors."""
@@ -252,15 +305,21 @@ def main(argv=None) -> dict:
         optax.sgd(schedule(args.lr, total_steps), momentum=args.momentum), args.weight_decay,
         decoupled=False)
     shape = (1, *x_tr.shape[1:])
-    starts = {d: initial_states(d, args, optimizer, shape) for d in args.depths}
-    results = {}
-    for m, depth, plain in model_list(args.depths):
-        ts = starts[depth].pop("plain" if plain else "resnet")
-        results[m] = r = run_model(depth, plain, ts, optimizer, args, ((x_tr, y_tr), test))
-        print(f"{m:9s} params {r['params']:7d}  train error {r['train_error']:.4f} "
-              f"(running {r['last_running_train_error']:.4f})  test error {r['test_error']:.4f}  "
-              f"{r['seconds_per_step'] * 1000:.0f} ms/step  ({r['seconds']:.1f} s)")
-    verdict = claims(results, args.depths)
+    per_seed = []
+    for seed in range(args.seed, args.seed + args.seeds):  # weights and data order per seed
+        seed_args = argparse.Namespace(**{**vars(args), "seed": seed})
+        starts = {d: initial_states(d, seed_args, optimizer, shape) for d in args.depths}
+        results = {}
+        for m, depth, plain in model_list(args.depths):
+            ts = starts[depth].pop("plain" if plain else "resnet")
+            results[m] = r = run_model(depth, plain, ts, optimizer, seed_args, ((x_tr, y_tr), test))
+            print(f"seed {seed} {m:9s} params {r['params']:7d}  train error {r['train_error']:.4f} "
+                  f"(running {r['last_running_train_error']:.4f})  test error "
+                  f"{r['test_error']:.4f}  {r['seconds_per_step'] * 1000:.0f} ms/step  "
+                  f"({r['seconds']:.1f} s)")
+        per_seed.append(results)
+    results, verdict = combine_seeds(per_seed, args.depths)
+    write_table(args.out, table(results, verdict))
     settings = _settings(args)
     out = {"dataset": name, "n_train": len(x_tr), "n_test": len(test[0]), "settings": settings,
            "models": results, "summary": verdict}

@@ -261,7 +261,7 @@ def main(argv=None) -> dict:
     p.add_argument("--lrs", default="0.001,0.01,0.1,0.3,1,3")
     p.add_argument("--lr-epochs", type=int, default=5)
     p.add_argument("--batch-sizes", default="1,16,128,1024,8192")
-    p.add_argument("--batch-lrs", default="0.003,0.01,0.03,0.1,0.3,1",
+    p.add_argument("--batch-lrs", default="0.001,0.003,0.01,0.03,0.1,0.3,1",
                    help="learning rates tried per batch size; the best on validation is kept")
     p.add_argument("--batch-epochs", type=int, default=3)
     p.add_argument("--lr0", type=float, default=0.1, help="initial learning rate of the schedules")

@@ -67,13 +67,32 @@ def test_summary_is_the_gaps_of_the_final_train_errors(outputs):
     r, s = m["models"], m["summary"]
     plain = r["plain14"]["train_error"] - r["plain8"]["train_error"]
     resnet = r["resnet14"]["train_error"] - r["resnet8"]["train_error"]
-    assert s["train_error_gap_plain"] == pytest.approx(plain)
-    assert s["train_error_gap_resnet"] == pytest.approx(resnet)
-    assert s["plain_deeper_has_higher_train_error"] == (plain > 0)
-    assert s["resnet_deeper_not_higher_train_error"] == (resnet <= 0)
-    assert s["resnet_gap_below_plain_gap"] == (resnet < plain)
-    assert s["running_train_error_gap_plain"] == pytest.approx(
+    assert s["train_error_gap_plain"]["values"] == pytest.approx([plain])  # quick: one seed
+    assert s["train_error_gap_resnet"]["values"] == pytest.approx([resnet])
+    assert s["running_train_error_gap_plain"]["mean"] == pytest.approx(
         r["plain14"]["last_running_train_error"] - r["plain8"]["last_running_train_error"])
+    assert r["plain8"]["over_seeds"]["train_error"]["values"] == [r["plain8"]["train_error"]]
+
+
+def fake_seed(errors: dict) -> dict:
+    return {m: {"train_error": e, "last_running_train_error": e, "test_error": e}
+            for m, e in errors.items()}
+
+
+def test_seeds_pair_the_gaps_and_the_spread_rule_judges_them(outputs):
+    module = outputs[1]
+    seeds = [fake_seed({"plain20": 0.16, "plain56": 0.40, "resnet20": 0.14, "resnet56": 0.15}),
+             fake_seed({"plain20": 0.18, "plain56": 0.44, "resnet20": 0.15, "resnet56": 0.14})]
+    results, v = module.combine_seeds(seeds, (20, 56))
+    assert v["train_error_gap_plain"]["values"] == pytest.approx([0.24, 0.26])
+    assert v["train_error_gap_resnet"]["values"] == pytest.approx([0.01, -0.01])
+    assert v["plain_deeper_has_higher_train_error"] is True       # 0.25 +- 0.014
+    assert v["resnet_deeper_not_higher_train_error"] is True      # 0.00 +- 0.014: within noise
+    assert v["resnet_gap_below_plain_gap"] is True
+    assert v["deep_resnet_below_deep_plain"] is True
+    assert results["plain56"]["over_seeds"]["train_error"]["mean"] == pytest.approx(0.42)
+    text = module.table({m: {**r, "params": 1000} for m, r in results.items()}, v)
+    assert "| plain56 | 1,000 | 0.420 ± 0.028 |" in text and "| final, eval mode | 0.250 ± 0.014 |" in text
 
 
 def test_helpers(outputs):
