@@ -1,6 +1,6 @@
 """Depth: plain-20 vs plain-56 vs ResNet-20 vs ResNet-56; do deeper plain nets train worse?
 
-    python experiments/depth.py            # full: 6,400 images, 4 epochs, widths 8-16-32
+    python experiments/depth.py            # full: 6,400 images, 8 epochs, widths 8-16-32, 3 seeds
     python experiments/depth.py --quick    # seconds: depths 8 and 14, 128 images (the tests)
     python experiments/depth.py --widths 16 32 64 --epochs 8
 
@@ -27,10 +27,12 @@ after training: the error of the final weights in eval mode on the whole trainin
 on the 10,000 test images.
 
 Budget (2-core CPU): narrower nets than the paper's 16-32-64 filters (`--widths 8 16 32`, 1/4
-of the parameters and multiply-adds), 6,400 training images, 4 epochs (400 steps), chosen from
-one 20-step timing probe per model (docs/experiments/depth.md). One step per compiled call
-(`--steps-per-call 1`): the 4-step unrolled chunk of a 56-layer net takes minutes to compile.
-About 820 s of CPU time, roughly 9-14 minutes on the idle machine (estimated, not run).
+of the parameters and multiply-adds), 6,400 training images, 8 epochs (800 steps: twice an
+earlier 400-step budget, after which the 56-layer nets had not caught up and degradation could
+not be told from a slower start), 3 seeds (`--seeds`; every figure mean +- sd, and each
+degradation gap, deep minus shallow, paired by seed and judged by the spread rule). One step
+per compiled call (`--steps-per-call 1`): the 4-step unrolled chunk of a 56-layer net takes
+minutes to compile. The measured time is on the page.
 
 Writes `<out>/metrics.json` and `<out>/depth.png` (training error per epoch: solid plain,
 dashed ResNet, as the paper's Fig. 6).
@@ -58,7 +60,7 @@ def parse_args(argv=None):
     p.add_argument("--widths", type=int, nargs=3, default=[8, 16, 32],
                    help="filters of the three stages (the paper: 16 32 64)")
     p.add_argument("--train-size", type=int, default=6400)
-    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--evals-per-epoch", type=int, default=4,
                    help="training-error records per epoch")
