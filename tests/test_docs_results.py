@@ -26,7 +26,7 @@ ALIGNED = ["universal_approximation", "depth_width", "search_strategies", "autoe
            "batchnorm", "optimizers", "initialization", "x_vs_o",
            "alexnet_ablation", "visualization",
            "regularization", "dcgan",
-           "architectures", "exploding_gradients"]
+           "architectures", "exploding_gradients", "learning_rate_batch"]
 NUMBER = re.compile(r"(?<![\w.=])-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[+-]?\d+)?%?(?![\w.])")
 
 
