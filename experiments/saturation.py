@@ -19,19 +19,24 @@ the log-likelihood cost. Two parts:
    with the same learning rate under three output/cost pairs: sigmoid outputs + quadratic
    cost on one-hot targets, sigmoid outputs + cross-entropy, softmax + log-likelihood.
    Recorded: train loss and validation accuracy every `--eval-every` steps, steps (and
-   epochs) until the validation accuracy first reaches `--target`, test accuracy.
+   epochs) until the validation accuracy first reaches `--target`, test accuracy; for each of
+   `--seeds` seeds (its own saturated start and data order; mean +- sd in `over_seeds`, the
+   curves are the first seed's; the saturated fractions are measured on the first seed's
+   start).
 
-Writes <out>/metrics.json, <out>/neuron.png and <out>/mlp.png.
+Writes <out>/metrics.json, <out>/table.md (the MLP part), <out>/neuron.png and <out>/mlp.png.
 """
 from __future__ import annotations
 
+import argparse
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import finish_figure, load_images, parser, save_results
+from _common import (finish_figure, format_mean_sd, load_images, mean_sd, parser, save_results,
+                     write_table)
 
 from jdl import losses, metrics, models, train, viz
 
@@ -151,6 +156,18 @@ def plot_mlp(runs, target, path, title):
     return finish_figure(fig, path, title, grid=(ax_l, ax_a), legend=(ax_l, ax_a), title_y=1.03)
 
 
+def mlp_table(runs: dict, args) -> str:
+    """The MLP part as mean ± sd over the seeds ('not reached', 'k of n reached')."""
+    rows = [f"| outputs / cost | steps to {args.target:g} validation accuracy | final validation "
+            "accuracy | test accuracy |", "|---|---|---|---|"]
+    for name, r in runs.items():
+        s = r["over_seeds"]
+        rows.append(f"| {name} | {format_mean_sd(s['steps_to_target'], 0)} | "
+                    f"{format_mean_sd(s['final_val_accuracy'], 4)} | "
+                    f"{format_mean_sd(s['test_accuracy'], 4)} |")
+    return "\n".join(rows) + "\n"
+
+
 def main(argv=None) -> dict:
     p = parser("saturation", __doc__.splitlines()[0])
     p.add_argument("--neuron-epochs", type=int, default=500)
@@ -164,9 +181,11 @@ def main(argv=None) -> dict:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--eval-every", type=int, default=100, help="steps between validation checks")
     p.add_argument("--target", type=float, default=0.75, help="validation accuracy to reach")
+    p.add_argument("--seeds", type=int, default=3, help="MLP seeds per cost (mean +- sd)")
     args = p.parse_args(argv)
     if args.quick:
         args.neuron_epochs, args.epochs, args.eval_every = min(args.neuron_epochs, 100), 1, 4
+        args.seeds = 2
     started = time.perf_counter()
 
     print(f"part 1: one neuron, eta = {args.neuron_lr}, {args.neuron_epochs} epochs")
@@ -193,8 +212,17 @@ def main(argv=None) -> dict:
     saturated = saturated_fraction(start, val_data[0])
     print(f"  saturated at the start (sigmoid' < 0.01): hidden {saturated['hidden']:.2f}, "
           f"output {saturated['output']:.2f}")
-    runs = {name: mlp_run(name, args, train_data, val_data, test_data,
-                          model if args.quick else None) for name in COSTS}
+    runs = {}
+    for name in COSTS:  # each cost from each seed's saturated start; the first seed keeps its curve
+        seeds = [mlp_run(name, argparse.Namespace(**{**vars(args), "seed": seed}), train_data,
+                         val_data, test_data, model if args.quick else None)
+                 for seed in range(args.seed, args.seed + args.seeds)]
+        runs[name] = dict(seeds[0])
+        runs[name]["over_seeds"] = {
+            "steps_to_target": mean_sd([r["steps_to_target"] for r in seeds]),
+            "final_val_accuracy": mean_sd([r["curve"]["val_accuracy"][-1] for r in seeds]),
+            "test_accuracy": mean_sd([r["test_accuracy"] for r in seeds])}
+    write_table(args.out, mlp_table(runs, args))
 
     result = {
         "dataset": dataset,

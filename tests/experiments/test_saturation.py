@@ -43,6 +43,10 @@ def test_mlp_part(outputs):
         assert all(math.isfinite(v) for v in curve["train_loss"] + curve["val_loss"])
         assert 0 <= run["test_accuracy"] <= 1
         assert run["steps_to_target"] is None or run["steps_to_target"] in curve["step"]
+        seeds = run["over_seeds"]  # the first seed is the run whose curve is stored
+        assert m["settings"]["seeds"] == 2 and len(seeds["test_accuracy"]["values"]) == 2
+        assert seeds["test_accuracy"]["values"][0] == run["test_accuracy"]
+        assert seeds["final_val_accuracy"]["values"][0] == curve["val_accuracy"][-1]
     assert returned["mlp"]["runs"].keys() == mlp["runs"].keys()
     assert {"seconds", "versions", "command"} <= set(m["run"])
 
