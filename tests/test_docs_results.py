@@ -26,7 +26,8 @@ ALIGNED = ["universal_approximation", "depth_width", "search_strategies", "autoe
            "batchnorm", "optimizers", "initialization", "x_vs_o",
            "alexnet_ablation", "visualization",
            "regularization", "dcgan",
-           "architectures", "exploding_gradients", "learning_rate_batch"]
+           "architectures", "exploding_gradients", "learning_rate_batch",
+           "depth", "saturation", "long_term_dependency", "param_arithmetic"]
 NUMBER = re.compile(r"(?<![\w.=])-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[+-]?\d+)?%?(?![\w.])")
 
 
