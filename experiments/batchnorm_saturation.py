@@ -93,17 +93,30 @@ def make_probe(model: nn.Layer, activation: str, depth: int, batch_norm: bool):
     return lambda pop, x, y: tuple(np.asarray(v, np.float64) for v in measure(pop.params, pop.state, x, y))
 
 
-def run_variant(activation: str, init: str, batch_norm: bool, splits, probe_data, args) -> dict:
+def network(activation: str, batch_norm: bool, args, cache: dict) -> tuple:
+    """(model, optimizer, train_step, eval_step, probe) of one architecture, built once: the two
+    initializations differ only in the first weights, so they share every compiled program."""
+    key = (activation, batch_norm)
+    if key not in cache:
+        model = models.mlp([args.width] * args.depth + [10], activation, batch_norm=batch_norm)
+        optimizer = optax.sgd(args.lr, momentum=0.9)
+        steps = train.make_steps(model, optimizer, losses.softmax_cross_entropy,
+                                 metrics={"accuracy": metrics.accuracy})
+        cache[key] = (model, optimizer, *steps, make_probe(model, activation, args.depth, batch_norm))
+    return cache[key]
+
+
+def run_variant(activation: str, init: str, batch_norm: bool, splits, probe_data, args,
+                cache: dict | None = None) -> dict:
     """One population (one member per seed): per-epoch probes, losses and validation accuracy."""
     (x, y), val = splits
-    model = models.mlp([args.width] * args.depth + [10], activation, batch_norm=batch_norm,
-                       w_init=INITS[init])
-    optimizer = optax.sgd(args.lr, momentum=0.9)
-    train_step, eval_step = train.make_steps(model, optimizer, losses.softmax_cross_entropy,
-                                             metrics={"accuracy": metrics.accuracy})
+    _, optimizer, train_step, eval_step, probe = network(
+        activation, batch_norm, args, {} if cache is None else cache)
     keys = jnp.stack([jax.random.key(args.seed + s) for s in range(args.seeds)])
-    pop = train.init_population(model, optimizer, keys, (1, x.shape[1]))
-    probe = make_probe(model, activation, args.depth, batch_norm)
+    # the weights drawn by `init`; the same network (apply, steps, probe) for both inits
+    first = models.mlp([args.width] * args.depth + [10], activation, batch_norm=batch_norm,
+                       w_init=INITS[init])
+    pop = train.init_population(first, optimizer, keys, (1, x.shape[1]))
     saturated, grad_norms, val_acc, train_loss = [], [], [], []
     started = time.perf_counter()
     for epoch in range(args.epochs + 1):
@@ -151,10 +164,11 @@ def main(argv=None) -> dict:
                                               seed=args.seed, flatten=True)
     n_probe = min(1000, len(train_data[0]))
     probe_data = (train_data[0][:n_probe], train_data[1][:n_probe])
-    results, summaries = {}, {}
+    results, summaries, cache = {}, {}, {}
     for activation, init, batch_norm in variants():
         name = variant_name(activation, init, batch_norm)
-        results[name] = run_variant(activation, init, batch_norm, (train_data, val), probe_data, args)
+        results[name] = run_variant(activation, init, batch_norm, (train_data, val), probe_data,
+                                    args, cache)
         summaries[name] = summarize(results[name])
         s = summaries[name]
         print(f"{name}: saturated {s['saturated_init']['mean']:.3f} -> {s['saturated_end']['mean']:.3f}, "

@@ -111,7 +111,7 @@ def test_helpers(outputs):
             module.parse_args(bad)
     full = module.parse_args([])
     assert (full.depths, full.widths, full.train_size, full.epochs, full.batch_size) == (
-        [20, 56], [8, 16, 32], 6400, 4, 64)
+        [20, 56], [8, 16, 32], 6400, 8, 64)
     # the hand count against the paper's ResNet-56 (0.85M; 3 input channels: 2 * 9 * 16 more)
     assert _params_by_hand(56, (16, 32, 64)) + 2 * 9 * 16 == 853_018
 
