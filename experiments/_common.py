@@ -104,6 +104,11 @@ def save_results(out: Path, metrics: dict, *, started: float) -> Path:
     return path
 
 
+def with_seed(args: argparse.Namespace, seed: int) -> argparse.Namespace:
+    """A copy of the parsed command line with `seed` replaced: one run of a multi-seed loop."""
+    return argparse.Namespace(**{**vars(args), "seed": seed})
+
+
 def mean_sd(values) -> dict:
     """Mean and sample sd (ddof 1) over seeds: `{"mean", "sd", "values"}`.
 

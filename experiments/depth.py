@@ -39,7 +39,6 @@ dashed ResNet, as the paper's Fig. 6).
 """
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
@@ -48,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from _common import (exceeds_spread, finish_figure, format_mean_sd, load_images, mean_sd, parser,
-                     save_results, settings as _settings, write_table)
+                     save_results, settings as _settings, with_seed, write_table)
 
 from jdl import losses, metrics, models, regularizers, summary, train, viz
 
@@ -309,7 +308,7 @@ def main(argv=None) -> dict:
     shape = (1, *x_tr.shape[1:])
     per_seed = []
     for seed in range(args.seed, args.seed + args.seeds):  # weights and data order per seed
-        seed_args = argparse.Namespace(**{**vars(args), "seed": seed})
+        seed_args = with_seed(args, seed)
         starts = {d: initial_states(d, seed_args, optimizer, shape) for d in args.depths}
         results = {}
         for m, depth, plain in model_list(args.depths):

@@ -28,7 +28,6 @@ Writes <out>/metrics.json, <out>/table.md (the MLP part), <out>/neuron.png and <
 """
 from __future__ import annotations
 
-import argparse
 import time
 
 import jax
@@ -36,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from _common import (finish_figure, format_mean_sd, load_images, mean_sd, parser, save_results,
-                     write_table)
+                     with_seed, write_table)
 
 from jdl import losses, metrics, models, train, viz
 
@@ -214,8 +213,8 @@ def main(argv=None) -> dict:
           f"output {saturated['output']:.2f}")
     runs = {}
     for name in COSTS:  # each cost from each seed's saturated start; the first seed keeps its curve
-        seeds = [mlp_run(name, argparse.Namespace(**{**vars(args), "seed": seed}), train_data,
-                         val_data, test_data, model if args.quick else None)
+        seeds = [mlp_run(name, with_seed(args, seed), train_data, val_data, test_data,
+                         model if args.quick else None)
                  for seed in range(args.seed, args.seed + args.seeds)]
         runs[name] = dict(seeds[0])
         runs[name]["over_seeds"] = {
