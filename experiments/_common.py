@@ -109,6 +109,36 @@ def with_seed(args: argparse.Namespace, seed: int) -> argparse.Namespace:
     return argparse.Namespace(**{**vars(args), "seed": seed})
 
 
+def add_seeds_argument(p: argparse.ArgumentParser, default: int = 3) -> None:
+    """`--seeds N`: run seeds `--seed`, `--seed`+1, ..., `--seed`+N-1 and report mean ± sd."""
+    p.add_argument("--seeds", type=int, default=default,
+                   help=f"number of seeds, from --seed on; figures are mean ± sd (default {default})")
+
+
+def seeds_of(args: argparse.Namespace) -> list[int]:
+    """The seeds a run covers: `[args.seed, ..., args.seed + args.seeds - 1]`."""
+    if args.seeds < 1:
+        raise ValueError(f"--seeds: expected at least 1, got {args.seeds}")
+    return list(range(args.seed, args.seed + args.seeds))
+
+
+def lookup(record: dict, key: str):
+    """`record["a"]["b"]` for the key "a.b"."""
+    for part in key.split("."):
+        record = record[part]
+    return record
+
+
+def over_seeds(records: list[dict], keys, seeds=None) -> dict:
+    """The first seed's record (its curves and pictures) with `over_seeds` added: the seeds and,
+    for each key of `keys` (dotted for nested values: "test.accuracy"), `mean_sd` over the
+    records, one per seed, in the order of `seeds`."""
+    first = dict(records[0])
+    first["over_seeds"] = {"seeds": list(seeds) if seeds is not None else None,
+                           **{k: mean_sd([lookup(r, k) for r in records]) for k in keys}}
+    return first
+
+
 def mean_sd(values) -> dict:
     """Mean and sample sd (ddof 1) over seeds: `{"mean", "sd", "values"}`.
 

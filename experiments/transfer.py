@@ -34,9 +34,11 @@ batch min(--batch-size, 5k) on the 5k images:
 The feature classifier sees z = (h - mean) / std (statistics of the k x 5 training features)
 and minimizes mean cross-entropy + lambda / (2n) ||W||^2 (regularizers.l2, lambda = --head-l2
 = 1/C of scikit-learn's LogisticRegression, default C = 1), Adam at --head-lr. Test accuracy
-on the target test set for every (method, k, seed); reported as mean +- std over seeds
-(population std, ddof 0). `summary` says whether the claim held: the best transfer method
-against scratch at the fewest labels, and fine-tuning against feature extraction as k grows.
+on the target test set for every (method, k, seed); reported as mean +- sd over seeds
+(sample sd, ddof 1). `summary` says whether the claim held: the best transfer method
+against scratch at the fewest labels, and fine-tuning against feature extraction as k grows;
+a method counts as ahead only when the gap of the means exceeds the sum of their sds
+(`verdict` per label count: "transfer ahead", "scratch ahead" or "within noise").
 
 Writes `<out>/metrics.json` and `<out>/transfer.png`. Full mode on the 2-core CPU: 126-282 s
 measured (docs/experiments/transfer.md).
@@ -50,7 +52,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import optax
-from _common import finish_figure, parser, save_results, settings as _settings
+from _common import (exceeds_spread, finish_figure, format_mean_sd, mean_sd, parser, save_results,
+                     settings as _settings)
 
 from jdl import checkpoint, data, losses, metrics, models, nn, regularizers, train, transfer, viz
 from jdl.paths import paths
@@ -338,8 +341,18 @@ class Runner:
                    for p in old if p.startswith(inside))
 
 
+def spread_verdict(a: dict, b: dict, ahead: str, behind: str) -> str:
+    """`ahead` when a's mean beats b's by more than sd_a + sd_b, `behind` for the reverse, else
+    "within noise" (a record without "sd" is one seed: sd 0)."""
+    stat = lambda r: {"mean": r["mean"], "sd": r.get("sd", 0.0)}  # noqa: E731
+    if not exceeds_spread(stat(a), stat(b)):
+        return "within noise"
+    return ahead if a["mean"] > b["mean"] else behind
+
+
 def summarize(results: dict, labels: list[int]) -> dict:
-    """Mean test accuracies side by side, and whether Senk's reading held."""
+    """Mean test accuracies side by side, and whether Senk's reading held (by the spread rule:
+    a flag is true only when the gap exceeds the sum of the sds)."""
     mean = {m: {k: results[m][str(k)]["mean"] for k in labels} for m in results}
     transfer_m = [m for m in results if m != "scratch"]
     feat = [m for m in results if m.startswith("features")]
@@ -347,41 +360,49 @@ def summarize(results: dict, labels: list[int]) -> dict:
     out: dict = {"by_labels": {}}
     for k in labels:
         row = {"best": max(results, key=lambda m: mean[m][k])}
-        if "scratch" in results:
+        if "scratch" in results and transfer_m:
             row["gain_over_scratch"] = {m: mean[m][k] - mean["scratch"][k] for m in transfer_m}
+            best_transfer = max(transfer_m, key=lambda m: mean[m][k])
+            row["best_transfer"] = best_transfer
+            row["verdict"] = spread_verdict(results[best_transfer][str(k)],
+                                            results["scratch"][str(k)],
+                                            "transfer ahead", "scratch ahead")
         if feat and tune:
             row["fine_tune_minus_features"] = (max(mean[m][k] for m in tune)
                                                - max(mean[m][k] for m in feat))
         out["by_labels"][str(k)] = row
     few, many = min(labels), max(labels)
     if "scratch" in results and transfer_m:
-        out["transfer_beats_scratch_at_fewest_labels"] = bool(
-            max(mean[m][few] for m in transfer_m) > mean["scratch"][few])
-        out["features_beat_scratch_at_fewest_labels"] = bool(
-            feat and max(mean[m][few] for m in feat) > mean["scratch"][few])
+        out["transfer_beats_scratch_at_fewest_labels"] = (
+            out["by_labels"][str(few)]["verdict"] == "transfer ahead")
+        out["features_beat_scratch_at_fewest_labels"] = bool(feat) and any(
+            spread_verdict(results[m][str(few)], results["scratch"][str(few)], "ahead", "")
+            == "ahead" for m in feat)
     if feat and tune:
         gap = {k: out["by_labels"][str(k)]["fine_tune_minus_features"] for k in labels}
-        out["fine_tune_beats_features_at_most_labels"] = bool(gap[many] > 0)
+        best = lambda ms, k: results[max(ms, key=lambda m: mean[m][k])][str(k)]  # noqa: E731
+        out["fine_tune_beats_features_at_most_labels"] = spread_verdict(
+            best(tune, many), best(feat, many), "ahead", "behind") == "ahead"
         out["fine_tune_advantage_grows_with_labels"] = bool(gap[many] > gap[few])
     return out
 
 
 def plot(results: dict, labels: list[int], path: Path, title: str) -> Path:
-    """Target test accuracy against labels per class (mean +- std over seeds), and the gain
+    """Target test accuracy against labels per class (mean +- sd over seeds), and the gain
     of every transfer method over training from scratch."""
     plt = viz.pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(13, 4.5))
     for m, r in results.items():
         color = f"C{METHODS.index(m)}"  # one colour per method in both panels
         means = [r[str(k)]["mean"] for k in labels]
-        stds = [r[str(k)]["std"] for k in labels]
+        stds = [r[str(k)]["sd"] for k in labels]
         ax[0].errorbar(labels, means, yerr=stds, marker="o", capsize=3, label=m, color=color)
         if "scratch" in results and m != "scratch":
             ax[1].plot(labels, [mu - results["scratch"][str(k)]["mean"]
                                 for mu, k in zip(means, labels)], marker="o", label=m,
                        color=color)
     ax[0].set(xscale="log", xlabel="labelled images per class", ylabel="test accuracy",
-              title="target task (mean +- std over seeds)")
+              title="target task (mean +- sd over seeds)")
     ax[1].axhline(0.0, color="black", lw=0.8)
     ax[1].set(xscale="log", xlabel="labelled images per class",
               ylabel="accuracy - scratch accuracy", title="gain over training from scratch")
@@ -414,10 +435,10 @@ def main(argv=None) -> dict:
                 idx = few_labels(pool[1], k, seed)
                 key = jax.random.key(10_000 + seed)
                 runs.append(runner.run(m, pool[0][idx], pool[1][idx], key))
-            accs = np.array([r["test_accuracy"] for r in runs])
-            results[m][str(k)] = {"mean": float(accs.mean()), "std": float(accs.std()),
+            stat = mean_sd([r["test_accuracy"] for r in runs])
+            results[m][str(k)] = {"mean": stat["mean"], "sd": stat["sd"],
                                   "seeds": list(args.seeds), "runs": runs}
-            print(f"{k:4d}/class  {m:17s} test {accs.mean():.4f} +- {accs.std():.4f}  "
+            print(f"{k:4d}/class  {m:17s} test {format_mean_sd(stat, 4)}  "
                   f"train {np.mean([r['train_accuracy'] for r in runs]):.3f}  "
                   f"({sum(r['seconds'] for r in runs):.1f} s)")
     summary = summarize(results, labels)

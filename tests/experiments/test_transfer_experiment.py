@@ -36,7 +36,7 @@ def test_every_method_and_label_count_ran(outputs):
         for k, r in by_k.items():
             assert r["seeds"] == [0] and len(r["runs"]) == 1
             run = r["runs"][0]
-            assert r["mean"] == run["test_accuracy"] and r["std"] == 0.0
+            assert r["mean"] == run["test_accuracy"] and r["sd"] == 0.0
             assert 0.0 <= run["test_accuracy"] <= 1.0 and 0.0 <= run["train_accuracy"] <= 1.0
             assert run["test_loss"] > 0
             assert run["steps"] >= 12  # --steps 12, whole epochs
@@ -69,8 +69,8 @@ def test_summary(outputs):
 def test_summary_by_hand(outputs):
     module = outputs[1]
 
-    def r(mean):
-        return {"mean": mean}
+    def r(mean, sd=0.01):
+        return {"mean": mean, "sd": sd}
 
     results = {"scratch": {"2": r(0.5), "200": r(0.9)},
                "features_conv": {"2": r(0.6), "200": r(0.88)},
@@ -78,10 +78,18 @@ def test_summary_by_hand(outputs):
     s = module.summarize(results, [2, 200])
     assert s["by_labels"]["2"]["best"] == "features_conv"
     assert s["by_labels"]["200"]["fine_tune_minus_features"] == pytest.approx(0.05)
+    assert s["by_labels"]["2"]["verdict"] == "transfer ahead"      # 0.1 > 0.01 + 0.01
+    assert s["by_labels"]["200"]["verdict"] == "transfer ahead"    # fine_tune 0.93 vs 0.9
     assert s["transfer_beats_scratch_at_fewest_labels"] is True
     assert s["features_beat_scratch_at_fewest_labels"] is True
     assert s["fine_tune_beats_features_at_most_labels"] is True
     assert s["fine_tune_advantage_grows_with_labels"] is True
+    noisy = {m: {k: r(v["mean"], 0.06) for k, v in by_k.items()} for m, by_k in results.items()}
+    s = module.summarize(noisy, [2, 200])  # the same means with sds of 0.06: nothing is ahead
+    assert [s["by_labels"][k]["verdict"] for k in ("2", "200")] == ["within noise"] * 2
+    assert s["transfer_beats_scratch_at_fewest_labels"] is False
+    assert s["features_beat_scratch_at_fewest_labels"] is False
+    assert s["fine_tune_beats_features_at_most_labels"] is False
     only = module.summarize({"scratch": results["scratch"]}, [2, 200])
     assert set(only) == {"by_labels"}
 
