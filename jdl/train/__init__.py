@@ -12,6 +12,7 @@ from jdl.train._callbacks import MemberEarlyStopping as MemberEarlyStopping
 from jdl.train._callbacks import ReduceLROnPlateau as ReduceLROnPlateau
 from jdl.train._improvement import Improvement as Improvement
 from jdl.train._bayes import BayesianSearch as BayesianSearch
+from jdl.train._chunking import chunking_rule as chunking_rule
 from jdl.train._crossval import CrossValidation as CrossValidation
 from jdl.train._crossval import cross_validate as cross_validate
 from jdl.train._distributed import add_distributed_arguments as add_distributed_arguments
@@ -56,7 +57,7 @@ from jdl.train._steps import make_steps as make_steps
 from jdl.train._steps import make_train_step as make_train_step
 
 __all__ = [
-    "TrainState", "init_train_state", "dropout_key",
+    "TrainState", "init_train_state", "dropout_key", "chunking_rule",
     "make_train_step", "make_eval_step", "make_steps",
     "fit", "evaluate", "predict", "Callback", "EarlyStopping", "MemberEarlyStopping",
     "ReduceLROnPlateau", "Improvement",

@@ -26,8 +26,11 @@ def check_positive_int(value, name: str) -> int:
 
 
 def check_training_inputs(train_data, batch_size, val_data, eval_step, steps_per_call, *,
-                          epochs) -> tuple:
-    """The checks every training loop makes: returns `(x, y, batch_size, steps_per_call)`."""
+                          epochs, unroll=None) -> tuple:
+    """The checks every training loop makes: returns `(x, y, batch_size, steps_per_call,
+    unroll)` (None for either means "the default rule decides")."""
+    if unroll is not None and not isinstance(unroll, bool):
+        raise ValueError(f"unroll: expected True, False or None (the default rule), got {unroll!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"epochs: expected an int >= 0, got {epochs!r}")
     x, y = check_pair(train_data, "train_data")
@@ -43,7 +46,9 @@ def check_training_inputs(train_data, batch_size, val_data, eval_step, steps_per
         if eval_step is None:
             raise ValueError("eval_step: expected an eval step (make_eval_step(...)) when val_data "
                              "is given, got None")
-    return x, y, batch_size, check_positive_int(steps_per_call, "steps_per_call")
+    if steps_per_call is not None:
+        steps_per_call = check_positive_int(steps_per_call, "steps_per_call")
+    return x, y, batch_size, steps_per_call, unroll
 
 
 def _shapes(tree) -> dict[str, tuple]:

@@ -8,11 +8,11 @@ deadlock otherwise), and the progress bar reads one loss at most every 0.25 s. T
 validation pass, the checkpoint, the callbacks (early stopping, plateau schedules, per-member
 patience), the history and the epoch line.
 
-Why K steps per call, unrolled: one step per call pays Python dispatch every step; a rolled
-`lax.scan` over a whole epoch runs convolutions about 10x slower on XLA:CPU (jax-ml/jax#12868;
-docs/design.md has the measurements); K = 4 unrolled steps was the fastest on a 2-core CPU
-for conv nets (54 vs 75 ms per step). The gather is its own call: a convolution whose input is
-gathered inside the same program ran about 17% slower there (98 vs 84 ms per step).
+Why K steps per call: one step per call pays Python dispatch every step. How many, and
+rolled or unrolled, is `_chunking.chunking_rule`'s measured choice: K = 4 unrolled for
+convolutions on a CPU (a rolled `lax.scan` runs them 10-40x slower on XLA:CPU,
+jax-ml/jax#12868), K = 64 rolled otherwise. The gather is its own call: a convolution whose
+input is gathered inside the same program ran about 17% slower there (98 vs 84 ms per step).
 
 A population is the same loop under `vmap`: the chunk runs every member on its own batches
 (`xs: (N, K, B, ...)`) and keeps the old TrainState of members whose `active` flag is off, so
@@ -35,12 +35,6 @@ from jdl.train._population import member_rows_order, select_members
 from jdl.train._progress import ProgressBar, format_epoch
 from jdl.train._safety import (RunProgress, attach_state, ctrl_c_stops_after_chunk,
                                freeze_if_nonfinite, guard_step, replay_until_nonfinite)
-
-
-def chunk_length(num_batches: int, steps_per_call: int) -> int:
-    """The largest divisor of `num_batches` not above `steps_per_call` (one compile per epoch)."""
-    return max(k for k in range(1, max(1, min(steps_per_call, num_batches)) + 1)
-               if num_batches % k == 0)
 
 
 def _build_chunk(step_fn: Callable, steps: int, unroll: bool, members: bool,

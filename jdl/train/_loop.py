@@ -14,7 +14,8 @@ import jax
 from jdl.train import _parallel as parallel
 from jdl.train._callbacks import Callback
 from jdl.train._checks import check_training_inputs
-from jdl.train._engine import EpochPlan, chunk_length, compiled_chunk, compiled_gather, run_epochs
+from jdl.train._chunking import resolve_chunking
+from jdl.train._engine import EpochPlan, compiled_chunk, compiled_gather, run_epochs
 from jdl.train._evaluate import evaluate
 from jdl.train._safety import check_on_nonfinite
 from jdl.train._state import TrainState
@@ -41,7 +42,8 @@ def _validate(ts: TrainState, *, eval_step: Callable, data: tuple, batch_size: i
 def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int, batch_size: int,
         val_data: tuple | None = None, eval_step: Callable | None = None,
         callbacks: Sequence[Callback] = (), verbose: int = 1, shuffle: bool = True,
-        steps_per_call: int = 4, unroll: bool = True, eval_batch_size: int = 1000,
+        steps_per_call: int | None = None, unroll: bool | None = None,
+        eval_batch_size: int = 1000,
         devices=None, checkpoint_dir=None, keep_checkpoints: int = 3,
         on_nonfinite: str = "stop", log: Callable[[str], None] = print
         ) -> tuple[TrainState, dict[str, list[float]]]:
@@ -65,9 +67,10 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
       verbose: 0 silent, 1 progress bar and a line per epoch, 2 a line per epoch only.
       steps_per_call: K, the number of steps per compiled call (the largest divisor of the
         batches per epoch not above it is used). 1 gives the plain step-per-call loop; a value
-        of at least the batches per epoch runs a whole epoch per call.
-      unroll: unroll the K steps (default) or keep a rolled `lax.scan`: use `unroll=False` with
-        a whole epoch per call on GPUs; on XLA:CPU a rolled scan makes conv nets ~10x slower.
+        of at least the batches per epoch runs a whole epoch per call. None (default): the
+        measured rule of `chunking_rule`: 4 on a CPU when the step has a convolution, else 64.
+      unroll: unroll the K steps or keep a rolled `lax.scan`; None (default): the rule's choice
+        (unrolled only for convolutions on a CPU, where a rolled scan makes them ~10x slower).
       eval_batch_size: batch size of validation.
       devices: None (one device), a device count, a list of devices or a 1-D `Mesh`: data
         parallelism by `jit` + sharding (see `make_mesh`): the TrainState is replicated, each
@@ -98,11 +101,12 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
     exception is re-raised with that state as `exc.train_state` and the history as
     `exc.history`, since the TrainState passed in was donated.
     """
-    x, y, batch_size, steps_per_call = check_training_inputs(
-        train_data, batch_size, val_data, eval_step, steps_per_call, epochs=epochs)
+    x, y, batch_size, steps_per_call, unroll = check_training_inputs(
+        train_data, batch_size, val_data, eval_step, steps_per_call, epochs=epochs, unroll=unroll)
     on_nonfinite = check_on_nonfinite(on_nonfinite)
     num_batches = len(x) // batch_size
-    k = chunk_length(num_batches, steps_per_call)
+    k, unroll = resolve_chunking(train_step, ts, x, y, batch_size, num_batches, steps_per_call,
+                                 unroll)
     mesh = None if devices is None else parallel.make_mesh(devices)
     if mesh is not None:
         parallel.check_divisible(batch_size, mesh)

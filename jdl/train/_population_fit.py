@@ -25,7 +25,8 @@ from jax.sharding import Mesh
 from jdl.train import _parallel as parallel
 from jdl.train._callbacks import MemberEarlyStopping
 from jdl.train._checks import check_training_inputs
-from jdl.train._engine import EpochPlan, chunk_length, compiled_chunk, compiled_gather, run_epochs
+from jdl.train._chunking import resolve_chunking
+from jdl.train._engine import EpochPlan, compiled_chunk, compiled_gather, run_epochs
 from jdl.train._evaluate import evaluate_members, evaluate_population
 from jdl.train._population import population_mesh, shard_population
 from jdl.train._safety import check_on_nonfinite
@@ -68,8 +69,8 @@ def _check_member_rows(member_rows, n_members: int, n: int, batch_size: int, val
 def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
                    batch_size: int, val_data: tuple | None = None, eval_step: Callable | None = None,
                    patience: int | None = None, monitor: str = "val_loss", mode: str = "auto",
-                   min_delta: float = 0.0, restore_best: bool = True, steps_per_call: int = 4,
-                   unroll: bool = True, eval_batch_size: int = 1000,
+                   min_delta: float = 0.0, restore_best: bool = True,
+                   steps_per_call: int | None = None, unroll: bool | None = None, eval_batch_size: int = 1000,
                    devices: int | Sequence[jax.Device] | Mesh | None = None, verbose: int = 1,
                    on_nonfinite: str = "stop", member_rows=None, log: Callable[[str], None] = print
                    ) -> tuple[TrainState, dict[str, np.ndarray]]:
@@ -108,15 +109,16 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
       -1 if never evaluated) and `"epoch_time"` (epochs_run,).
     """
     n_members = _population_size(pop)
-    x, y, batch_size, steps_per_call = check_training_inputs(
-        train_data, batch_size, val_data, eval_step, steps_per_call, epochs=epochs)
+    x, y, batch_size, steps_per_call, unroll = check_training_inputs(
+        train_data, batch_size, val_data, eval_step, steps_per_call, epochs=epochs, unroll=unroll)
     if patience is not None and monitor.startswith("val_") and val_data is None:
         raise ValueError(f"monitor: {monitor!r} needs val_data and eval_step, got val_data=None")
     stopping = MemberEarlyStopping(n_members, monitor, patience, min_delta=min_delta, mode=mode,
                                    restore_best=restore_best)
     rows = _check_member_rows(member_rows, n_members, len(x), batch_size, val_data)
     num_batches = (len(x) if rows is None else rows.shape[1]) // batch_size
-    k = chunk_length(num_batches, steps_per_call)
+    k, unroll = resolve_chunking(train_step, pop, x, y, batch_size, num_batches, steps_per_call,
+                                 unroll, members=True)
     if devices is not None:
         pop = shard_population(pop, devices)
     mesh = population_mesh(pop)
