@@ -64,3 +64,15 @@ def test_quick_run(tmp_path):
         assert jdl[name] > 0, name
     assert result["jdl"]["thunks_ms_per_step"] > 0 and result["jdl"]["wall_ms_per_step"] > 0
     assert (tmp_path / "cnn_profile.md").read_text().startswith("| operation | jdl ms/step |")
+
+
+def test_filter_gradient_alternatives_match_xla():
+    """conv_filter_grad.py --quick checks every candidate against XLA's own gradient."""
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import conv_filter_grad
+        result = conv_filter_grad.main(["--quick"])
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    assert set(result) == {"conv1", "conv2"}
+    assert all(set(r) == {"xla", "shifted", "patches", "forward"} for r in result.values())
