@@ -27,7 +27,8 @@ ALIGNED = ["universal_approximation", "depth_width", "search_strategies", "autoe
            "alexnet_ablation", "visualization",
            "regularization", "dcgan",
            "architectures", "exploding_gradients", "learning_rate_batch",
-           "depth", "saturation", "long_term_dependency", "param_arithmetic", "transfer"]
+           "depth", "saturation", "long_term_dependency", "param_arithmetic", "transfer",
+           "model_selection"]
 NUMBER = re.compile(r"(?<![\w.=])-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[+-]?\d+)?%?(?![\w.])")
 
 
