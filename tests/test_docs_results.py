@@ -28,7 +28,7 @@ ALIGNED = ["universal_approximation", "depth_width", "search_strategies", "autoe
            "regularization", "dcgan",
            "architectures", "exploding_gradients", "learning_rate_batch",
            "depth", "saturation", "long_term_dependency", "param_arithmetic", "transfer",
-           "model_selection", "activations"]
+           "model_selection", "activations", "keras_example", "dropout_at_test"]
 NUMBER = re.compile(r"(?<![\w.=])-?\d(?:[\d,]*\d)?(?:\.\d+)?(?:e[+-]?\d+)?%?(?![\w.])")
 
 
