@@ -1,30 +1,22 @@
 """A character language model on the fortunes: many-to-many, a masked loss, bits per character.
 
-    python experiments/char_lm.py              # LSTM 128 on ~4,600 fortunes, 12 epochs
-    python experiments/char_lm.py --quick      # the tests' tiny fortunes, 1 epoch, 1 bucket, no cut
+    python experiments/char_lm.py              # LSTM 128 on ~4,600 fortunes, 12 epochs, 3 seeds
+    python experiments/char_lm.py --quick      # the tests' tiny fortunes, 1 epoch, no cut, 2 seeds
     python experiments/char_lm.py --cell gru --hidden 128 --temperatures 0.3 0.7 1.0
 
 Claim (*Engineering Deep Learning*, "Recurrent Networks"): "Networks should be able to remember
-the data over time."; many-to-many ("the input and the output length is the same"); "Music
-Generation": a trained sequence model generates new sequences one step at a time.
+the data over time."; many-to-many ("the input and the output length is the same").
 
-Method: fortunes from Debian's `fortunes` (`data.fortunes`: the general collections, entries of
-at most --max-length characters, the fixed hash split, 10% test). Each fortune becomes
-[EOS] c_1 ... c_L [EOS]: the inputs are all but the last id, the targets all but the first (the
-inputs shifted by one), padded with 0. Model: Embedding(padding_id=0) -> RNN(cell,
-return_sequences=True) -> on_values(Dense(V)), trained with `losses.sequence_softmax_cross_entropy`
-(padded steps do not count), Adam with the gradient clipped to norm 1. Lengths vary from a few
-characters to --max-length, so the fortunes are grouped by `data.length_buckets` (--buckets):
-one compiled step per bucket length, and each batch is padded only to its bucket's length
-instead of the longest fortune (the padding fraction of both is in metrics.json).
-
-Measured: bits per character on the test fortunes, sum of -ln p(target) over the real target
-steps / ln 2 / their number (the closing EOS counts as a character), against the unigram model
-of the training targets (add-one smoothing); bits per character by position in the fortune;
-samples at each --temperatures, drawn one step at a time with `cell.step` and the keys
-`fold_in(key, t)`.
-
-Writes `<out>/metrics.json`, `table.md` (numbers and samples), char_lm_bits.png.
+Method: `data.fortunes` (entries of at most --max-length characters, the fixed hash split).
+Inputs [EOS] c_1 ... c_L, targets c_1 ... c_L [EOS] (shifted by one), padded with 0, grouped
+by `data.length_buckets` (--buckets: one compiled step per bucket length). Embedding -> RNN(cell,
+return_sequences=True) -> on_values(Dense(V)), `losses.sequence_softmax_cross_entropy`, Adam
+clipped to norm 1. Measured: test bits per character (sum of -ln p(target) / ln 2 over the real
+targets / their number) against the add-one unigram of the training targets (no seed: its sd is
+0); the same with the memory cut every k steps (--contexts); samples at --temperatures. Each of
+--seeds seeds draws the weights, batch order and sampling keys; figures are mean ± sd, verdicts
+follow the spread rule (`exceeds_spread`). Writes `<out>/metrics.json`, `table.md` (numbers and
+samples), char_lm_bits.png.
 """
 from __future__ import annotations
 
@@ -35,7 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import finish_figure, parser, save_results, settings, write_table
+from _common import (add_seeds_argument, exceeds_spread, finish_figure, format_mean_sd, mean_sd,
+                     over_seeds, parser, save_results, seeds_of, settings, with_seed, write_table)
 
 from jdl import data, losses, nn, optimizers, train, viz
 
@@ -60,10 +53,13 @@ def parse_args(argv=None):
     p.add_argument("--temperatures", type=float, nargs="+", default=[0.5, 1.0])
     p.add_argument("--samples", type=int, default=4, help="samples per temperature")
     p.add_argument("--sample-length", type=int, default=300)
+    add_seeds_argument(p)
     args = p.parse_args(argv)
+    seeds_of(args)   # --seeds must be at least 1
     if args.quick:   # one bucket of 161 steps: a single compiled step
         args.hidden, args.embed, args.epochs, args.batch_size, args.max_length = 16, 8, 1, 16, 160
         args.buckets, args.samples, args.sample_length = [args.max_length + 1], 2, 40
+        args.seeds = min(args.seeds, 2)   # the multi-seed path, on the compiled programs
         args.contexts = [args.max_length + 1]   # no cut: reuses the test scoring's compile
     if max(args.buckets) < args.max_length + 1:
         p.error(f"--buckets: the largest ({max(args.buckets)}) must cover --max-length + 1 "
@@ -80,8 +76,7 @@ def shifted_pairs(vocab: data.Vocabulary, texts, length: int) -> tuple[np.ndarra
     """`(inputs, targets)`, int32 `(N, length)`: [EOS] + ids(text) and ids(text) + [EOS], padded
     with 0, so targets[:, t] = inputs[:, t + 1] wherever both are real."""
     eos = vocab.size - 1
-    inputs = np.zeros((len(texts), length), np.int32)
-    targets = np.zeros((len(texts), length), np.int32)
+    inputs, targets = (np.zeros((len(texts), length), np.int32) for _ in range(2))
     for i, text in enumerate(texts):
         row = [eos, *vocab.ids(text), eos]
         if len(row) - 1 > length:
@@ -99,9 +94,8 @@ def unigram_bits(train_targets: np.ndarray, test_targets: np.ndarray, vocab_size
     """Bits per character of the unigram model p(c) = (n_c + 1) / (N + V - 1) counted on the
     training targets (ids 1..V-1: padding is never a target), scored on the test targets."""
     counts = np.bincount(train_targets[train_targets > 0], minlength=vocab_size)[1:] + 1.0
-    log_p = np.log(counts / counts.sum())
     real = test_targets[test_targets > 0]
-    return bits_per_char(-log_p[real - 1].sum(), real.size)
+    return bits_per_char(-np.log(counts / counts.sum())[real - 1].sum(), real.size)
 
 
 def model(vocab_size: int, args) -> nn.Layer:
@@ -151,8 +145,7 @@ def make_sampler(cell: nn.Cell, vocab_size: int, embed: int, length: int):
 
 def decode(vocab: data.Vocabulary, ids) -> str:
     """The sampled text up to the first EOS (or padding)."""
-    ids = list(np.asarray(ids))
-    eos = vocab.size - 1
+    ids, eos = list(np.asarray(ids)), vocab.size - 1
     return vocab.decode(ids[:ids.index(eos)] if eos in ids else ids)
 
 
@@ -169,74 +162,106 @@ def padding_fractions(texts, boundaries) -> dict:
             "longest": round(1 - steps.sum() / (steps.max() * steps.size), 4)}
 
 
-def train_epochs(m, ts, optimizer, buckets, test, args, nll) -> tuple:
-    """The buckets' batches in a random order each epoch; test bits after each epoch."""
-    step = train.make_train_step(m, optimizer, losses.sequence_softmax_cross_entropy)
-    history = {"loss_bits": [], "test_bits": [], "epoch_time": []}
-    for epoch in range(args.epochs):
-        started = time.perf_counter()
-        key = jax.random.key(args.seed)
-        batches = [b for j, (x, y) in enumerate(buckets) for b in
-                   data.batches(x, y, batch_size=min(args.batch_size, len(x)), epoch=epoch,
-                                key=jax.random.fold_in(key, j), drop_remainder=True)]
-        losses_ = []
-        for i in np.random.default_rng([args.seed, epoch]).permutation(len(batches)):
-            ts, logs = step(ts, batches[i])
-            losses_.append(logs["loss"])
-        history["loss_bits"].append(float(np.mean(jax.device_get(losses_)) / np.log(2)))
-        per_step = nll(ts, *test)
-        history["test_bits"].append(bits_per_char(per_step.sum(), int((test[1] > 0).sum())))
-        history["epoch_time"].append(round(time.perf_counter() - started, 2))
-        print(f"epoch {epoch + 1}/{args.epochs}  loss {history['loss_bits'][-1]:.3f} bits  "
-              f"test {history['test_bits'][-1]:.3f} bits/char  ({history['epoch_time'][-1]} s)")
-    return ts, history
-
-
 def chunked(inputs: np.ndarray, targets: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every row cut into pieces of `k` steps (the last one padded with 0), pieces of padding
-    only left out. Each piece is a sequence of its own and starts from a zero carry, so the
-    model predicts each character from at most the k characters before it (the previous
-    ones in its piece: (k + 1) / 2 on average): its memory is cut every k steps."""
-    pad = (-inputs.shape[1]) % k
-    x = np.pad(inputs, ((0, 0), (0, pad))).reshape(-1, k)
-    y = np.pad(targets, ((0, 0), (0, pad))).reshape(-1, k)
+    """Every row cut into pieces of `k` steps (the last padded with 0; pieces of padding only
+    left out), each run from a zero carry: each character is predicted from at most k before it."""
+    x, y = (np.pad(a, ((0, 0), (0, (-a.shape[1]) % k))).reshape(-1, k) for a in (inputs, targets))
     keep = (y > 0).any(axis=1)
     return x[keep], y[keep]
 
 
-def bits_with_memory(nll, ts, test, contexts) -> dict:
-    """Test bits per character with the memory cut every k steps, for each k of `contexts`."""
-    out = {}
-    for k in contexts:
-        x, y = chunked(*test, k)
-        out[str(k)] = bits_per_char(nll(ts, x, y).sum(), int((y > 0).sum()))
-    return out
-
-
-def plot_bits(history: dict, unigram: float, memory: dict, path: Path) -> Path:
+def plot_bits(r: dict, path: Path) -> Path:
+    """Test bits per epoch and against the memory length k: means over seeds, ± sd shaded."""
     plt = viz.pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(12, 4))
-    epochs = range(1, len(history["test_bits"]) + 1)
-    ax[0].plot(epochs, history["loss_bits"], "o-", label="training loss / ln 2 (per-fortune mean)")
-    ax[0].plot(epochs, history["test_bits"], "o-", label="test bits per character")
-    ax[0].axhline(unigram, color="gray", linestyle="--", label="unigram (test)")
-    ax[0].xaxis.get_major_locator().set_params(integer=True)
+    s, by_epoch = r["over_seeds"], r["test_bits_by_epoch"]
+    ks = [int(k) for k in r["memory_cuts"]]
+    for a, x, stats in ((ax[0], range(1, len(by_epoch) + 1), by_epoch),
+                        (ax[1], ks, [s[f"bits_with_memory.{k}"] for k in ks])):
+        mean, sd = (np.array([st[f] or np.nan for st in stats]) for f in ("mean", "sd"))
+        a.plot(x, mean, "o-", label="test bits per character" if a is ax[0] else "memory cut every k")
+        a.fill_between(x, mean - sd, mean + sd, alpha=0.3)
+        a.axhline(s["unigram_bits_per_char"]["mean"], color="gray", linestyle="--", label="unigram")
+    ax[1].axhline(s["test_bits_per_char"]["mean"], color="tab:orange", label="whole fortune")
+    ax[1].set_xscale("log")
     ax[0].set(xlabel="epoch", ylabel="bits per character", title="character language model")
-    ax[1].semilogx([int(k) for k in memory], list(memory.values()), "o-",
-                   label="memory cut every k characters")
-    ax[1].axhline(history["test_bits"][-1], color="tab:orange", label="whole fortune (no cut)")
-    ax[1].axhline(unigram, color="gray", linestyle="--", label="unigram")
     ax[1].set(xlabel="k (characters)", ylabel="test bits per character",
               title="the same trained model with a shorter memory")
     return finish_figure(fig, path, grid=ax, legend=ax)
 
 
+def run_seed(args, built: dict, buckets, test) -> dict:
+    """One seed (weights, batch order, sampling keys) through the programs `built` once: each
+    epoch the buckets' batches in a random order, then the test bits; at the end the bits with
+    the memory cut every k steps (`chunked`) and the samples."""
+    key, nll, history = jax.random.key(args.seed), built["nll"], {"test_bits": [], "epoch_time": []}
+    ts = train.init_train_state(built["model"], built["optimizer"], key, (1, args.max_length + 1))
+    for epoch in range(args.epochs):
+        started = time.perf_counter()
+        batches = [b for j, (x, y) in enumerate(buckets) for b in
+                   data.batches(x, y, batch_size=min(args.batch_size, len(x)), epoch=epoch,
+                                key=jax.random.fold_in(key, j), drop_remainder=True)]
+        for i in np.random.default_rng([args.seed, epoch]).permutation(len(batches)):
+            ts, _ = built["step"](ts, batches[i])
+        history["test_bits"].append(bits_per_char(nll(ts, *test).sum(), int((test[1] > 0).sum())))
+        history["epoch_time"].append(round(time.perf_counter() - started, 2))
+        print(f"seed {args.seed} epoch {epoch + 1}/{args.epochs}  test "
+              f"{history['test_bits'][-1]:.3f} bits/char  ({history['epoch_time'][-1]} s)")
+    cuts = {str(k): chunked(*test, k) for k in args.contexts}
+    return {"test_bits_per_char": history["test_bits"][-1], "bits_with_memory": {
+                k: bits_per_char(nll(ts, x, y).sum(), int((y > 0).sum())) for k, (x, y) in cuts.items()},
+            "seconds": round(sum(history["epoch_time"]), 1), "seconds_per_epoch": history[
+                "epoch_time"][-1], "parameters": int(sum(a.size for a in jax.tree.leaves(ts.params))),
+            "history": history,
+            "samples": {str(t): [decode(built["vocab"], ids) for ids in built["sampler"](
+                ts.params, jax.random.fold_in(key, 1000 + i), t, args.samples)]
+                for i, t in enumerate(args.temperatures)}}
+
+
+def compare(a: dict, b: dict) -> str:
+    """a against b by the spread rule: 'higher', 'lower', 'within noise' (or 'missing')."""
+    differs = exceeds_spread(a, b)
+    return "missing" if differs is None else (
+        ("higher" if a["mean"] > b["mean"] else "lower") if differs else "within noise")
+
+
+def combine(per_seed: list[dict], unigram: float, args) -> dict:
+    """The first seed's record with `over_seeds` (mean ± sd; the unigram has no seed: sd 0), the
+    test bits per epoch as mean ± sd, and the verdicts by the spread rule (`compare`)."""
+    records = [{**r, "unigram_bits_per_char": unigram} for r in per_seed]
+    keys = ["test_bits_per_char", "unigram_bits_per_char", "seconds",
+            *[f"bits_with_memory.{k}" for k in records[0]["bits_with_memory"]]]
+    r = over_seeds(records, keys, seeds_of(args))
+    s, whole = r["over_seeds"], r["over_seeds"]["test_bits_per_char"]
+    r["test_bits_by_epoch"] = by = [mean_sd(e) for e in zip(*[x["history"]["test_bits"]
+                                                             for x in records])]
+    cuts = {k: {"cut_minus_whole": mean_sd([x["bits_with_memory"][k] - x["test_bits_per_char"]
+                                            for x in records]),
+                "verdict": compare(s[f"bits_with_memory.{k}"], whole)}
+            for k in records[0]["bits_with_memory"]}
+    r.update(cell=args.cell, hidden=args.hidden, memory_cuts=cuts, verdicts={
+        "vs_unigram": compare(whole, s["unigram_bits_per_char"]),   # 'lower': beats it
+        "longest_cut_that_costs": max((int(k) for k, c in cuts.items() if c["verdict"] == "higher"),
+                                      default=None),   # the memory is used at least this far
+        "last_epoch_vs_one_before": compare(by[-1], by[max(len(by) - 2, 0)])})
+    return r
+
+
 def report(r: dict, samples: dict) -> str:
-    lines = ["| model | test bits/char | unigram bits/char | train s | s/epoch |", "|---|---|---|---|---|",
-             f"| {r['cell']} {r['hidden']} | {r['test_bits_per_char']:.3f} | "
-             f"{r['unigram_bits_per_char']:.3f} | {r['seconds']} | {r['seconds_per_epoch']} |", ""]
+    s, n = r["over_seeds"], len(r["over_seeds"]["seeds"])
+    f = lambda stat: format_mean_sd(stat, 3)  # noqa: E731
+    lines = [f"| model (mean ± sd, {n} seeds) | test bits/char | unigram bits/char | verdict "
+             "| train s |", "|---|---|---|---|---|",
+             f"| {r['cell']} {r['hidden']} | {f(s['test_bits_per_char'])} | "
+             f"{f(s['unigram_bits_per_char'])} | {r['verdicts']['vs_unigram']} | "
+             f"{s['seconds']['mean']:.1f} |", "",
+             "| memory cut every k characters | test bits/char | cut minus whole | verdict |",
+             "|---|---|---|---|"]
+    lines += [f"| {k} | {f(s[f'bits_with_memory.{k}'])} | {f(c['cut_minus_whole'])} | "
+              f"{c['verdict']} |" for k, c in r["memory_cuts"].items()]
+    lines += [f"| whole fortune | {f(s['test_bits_per_char'])} | - | - |", ""]
     for temperature, texts in samples.items():
-        lines += [f"Samples at temperature {temperature}:", ""]
+        lines += [f"Samples at temperature {temperature} (seed {s['seeds'][0]}):", ""]
         lines += ["    " + t.replace("\n", "\n    ") + "\n" for t in texts]
     return "\n".join(lines) + "\n"
 
@@ -244,44 +269,30 @@ def report(r: dict, samples: dict) -> str:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     started = time.perf_counter()
-    out_dir = Path(args.out)
     texts = data.fortunes(max_length=args.max_length)
     if args.quick:   # a few hundred fortunes, whatever the files hold
         texts = {"train": texts["train"][:300], "test": texts["test"][:60]}
+    print(f"data: {len(texts['train'])} training / {len(texts['test'])} test fortunes")
     vocab = lm_vocabulary(texts["train"])
     test = shifted_pairs(vocab, texts["test"], args.max_length + 1)
     buckets = bucketed(vocab, texts["train"], args.buckets)
-    print(f"data: {len(texts['train'])} training / {len(texts['test'])} test fortunes, "
-          f"{vocab.size} ids, buckets {[x.shape for x, _ in buckets]}")
-    m = model(vocab.size, args)
-    optimizer = optimizers.clip(optax.adam(args.lr), 1.0)
-    ts = train.init_train_state(m, optimizer, jax.random.key(args.seed), (1, args.max_length + 1))
-    nll = step_nll(m)
-    ts, history = train_epochs(m, ts, optimizer, buckets, test, args, nll)
+    m, optimizer = model(vocab.size, args), optimizers.clip(optax.adam(args.lr), 1.0)
+    built = {"model": m, "optimizer": optimizer, "nll": step_nll(m), "vocab": vocab,
+             "step": train.make_train_step(m, optimizer, losses.sequence_softmax_cross_entropy),
+             "sampler": make_sampler(CELLS[args.cell](args.hidden), vocab.size, args.embed,
+                                     args.sample_length)}
+    per_seed = [run_seed(with_seed(args, seed), built, buckets, test) for seed in seeds_of(args)]
     train_targets = np.concatenate([y.ravel() for _, y in buckets])
-    sampler = make_sampler(CELLS[args.cell](args.hidden), vocab.size, args.embed,
-                           args.sample_length)
-    samples = {str(t): [decode(vocab, ids) for ids in sampler(
-        ts.params, jax.random.fold_in(jax.random.key(args.seed), 1000 + i), t, args.samples)]
-        for i, t in enumerate(args.temperatures)}
-    result = {"cell": args.cell, "hidden": args.hidden,
-              "parameters": int(sum(a.size for a in jax.tree.leaves(ts.params))),
-              "test_bits_per_char": history["test_bits"][-1],
-              "unigram_bits_per_char": unigram_bits(train_targets, test[1], vocab.size),
-              "test_characters": int((test[1] > 0).sum()),
-              "bits_with_memory": bits_with_memory(nll, ts, test, args.contexts),
-              "seconds": round(sum(history["epoch_time"]), 1),
-              "seconds_per_epoch": history["epoch_time"][-1], "history": history}
-    result["beats_unigram"] = result["test_bits_per_char"] < result["unigram_bits_per_char"]
+    result = combine(per_seed, unigram_bits(train_targets, test[1], vocab.size), args)
+    samples = result.pop("samples")
     out = {"settings": settings(args), "n_train": len(texts["train"]),
            "n_test": len(texts["test"]), "vocabulary": list(vocab.chars),
            "padding_fraction": padding_fractions(texts["train"], args.buckets),
-           "bucket_shapes": [list(x.shape) for x, _ in buckets], "model": result,
-           "samples": samples}
-    write_table(out_dir, report(result, samples))
-    save_results(out_dir, out, started=started)
-    plot_bits(history, result["unigram_bits_per_char"], result["bits_with_memory"],
-              out_dir / "char_lm_bits.png")
+           "bucket_shapes": [list(x.shape) for x, _ in buckets], "samples": samples,
+           "model": {**result, "test_characters": int((test[1] > 0).sum())}}
+    write_table(args.out, report(result, samples))
+    save_results(args.out, out, started=started)
+    plot_bits(result, Path(args.out) / "char_lm_bits.png")
     return out
 
 

@@ -1,5 +1,6 @@
-"""experiments/char_lm.py: the --quick run on the session's made-up fortunes, its JSON and plot,
-the shift-by-one targets, the bits-per-character arithmetic and the unigram baseline by hand."""
+"""experiments/char_lm.py: the --quick run on the session's made-up fortunes (2 seeds), its JSON,
+mean ± sd and verdicts, and plot, the shift-by-one targets, the bits-per-character arithmetic and
+the unigram baseline by hand."""
 import math
 
 import numpy as np
@@ -17,9 +18,16 @@ def outputs(tmp_path_factory, load_script, strict_json):
     return out, module, returned, strict_json(out / "metrics.json")
 
 
+def spread_verdict(a: dict, b: dict) -> str:
+    if abs(a["mean"] - b["mean"]) <= a["sd"] + b["sd"]:
+        return "within noise"
+    return "higher" if a["mean"] > b["mean"] else "lower"
+
+
 def test_json_layout_and_values(outputs):
     _, module, returned, m = outputs
     assert m["settings"]["quick"] is True and m["settings"]["max_length"] == 160
+    assert m["settings"]["seeds"] == 2
     assert m["n_train"] > m["n_test"] > 0
     assert m["vocabulary"][:2] == ["<pad>", "<unk>"] and m["vocabulary"][-1] == module.EOS
     assert m["bucket_shapes"] == [[m["n_train"], 161]]          # one bucket in --quick
@@ -32,8 +40,6 @@ def test_json_layout_and_values(outputs):
     assert r["test_bits_per_char"] == r["history"]["test_bits"][-1]
     # between a perfect model and a uniform guess over the vocabulary
     assert 0.0 < r["test_bits_per_char"] < math.log2(len(m["vocabulary"])) + 1.0
-    assert 0.0 < r["unigram_bits_per_char"] < math.log2(len(m["vocabulary"]))
-    assert r["beats_unigram"] == (r["test_bits_per_char"] < r["unigram_bits_per_char"])
     assert r["test_characters"] > m["n_test"]
     # --quick cuts the memory every 161 steps, the whole width: the uncut model's own score
     assert r["bits_with_memory"] == {"161": pytest.approx(r["test_bits_per_char"], rel=1e-6)}
@@ -41,6 +47,42 @@ def test_json_layout_and_values(outputs):
     for texts in m["samples"].values():   # 40 steps at most, "<unk>" written out
         assert len(texts) == 2 and all(isinstance(t, str) and len(t) <= 40 * 5 for t in texts)
     assert returned["model"]["test_bits_per_char"] == r["test_bits_per_char"]
+
+
+def test_mean_and_sd_over_two_seeds(outputs):
+    r = outputs[3]["model"]
+    s = r["over_seeds"]
+    assert s["seeds"] == [0, 1]
+    assert set(s) == {"seeds", "test_bits_per_char", "unigram_bits_per_char", "seconds",
+                      "bits_with_memory.161"}
+    for key, stat in s.items():
+        if key == "seeds":
+            continue
+        assert len(stat["values"]) == 2 and np.all(np.isfinite(stat["values"])), key
+        assert stat["mean"] == pytest.approx(np.mean(stat["values"])), key
+        assert stat["sd"] == pytest.approx(np.std(stat["values"], ddof=1)) and stat["sd"] >= 0, key
+    bits = s["test_bits_per_char"]["values"]
+    assert bits[0] == r["test_bits_per_char"] and bits[0] != bits[1]   # the seeds differ
+    # the unigram has no seed (the fixed hash split): the same count every seed, sd 0
+    unigram = s["unigram_bits_per_char"]
+    assert unigram["values"][0] == unigram["values"][1] and unigram["sd"] == 0.0
+    assert 0.0 < unigram["mean"] < math.log2(len(outputs[3]["vocabulary"]))
+    assert [e["values"][0] for e in r["test_bits_by_epoch"]] == r["history"]["test_bits"]
+    assert r["test_bits_by_epoch"][-1]["values"] == bits
+    # cutting at k = 161 cuts nothing: paired by seed, the difference is 0
+    cut = r["memory_cuts"]["161"]
+    assert cut["cut_minus_whole"]["values"] == pytest.approx([0.0, 0.0], abs=1e-5)
+    assert cut["verdict"] == "within noise"
+    verdicts = r["verdicts"]
+    assert verdicts["vs_unigram"] == spread_verdict(bits_stat := s["test_bits_per_char"], unigram)
+    assert verdicts["longest_cut_that_costs"] is None
+    assert verdicts["last_epoch_vs_one_before"] == "within noise"   # one epoch: itself
+    assert bits_stat["mean"] == pytest.approx(sum(bits) / 2)
+
+
+def test_seeds_must_be_positive(outputs):
+    with pytest.raises(ValueError, match="--seeds: expected at least 1, got 0"):
+        outputs[1].parse_args(["--seeds", "0"])
 
 
 def test_targets_are_the_inputs_shifted_by_one(outputs):
@@ -96,4 +138,6 @@ def test_buckets_pad_less_than_the_longest(outputs):
 def test_plot_and_table_written(outputs):
     out = outputs[0]
     assert (out / "char_lm_bits.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "Samples at temperature 0.5" in (out / "table.md").read_text()
+    table = (out / "table.md").read_text()
+    assert "Samples at temperature 0.5 (seed 0)" in table and "mean ± sd, 2 seeds" in table
+    assert "| 161 |" in table and "| whole fortune |" in table

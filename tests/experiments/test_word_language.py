@@ -1,5 +1,6 @@
 """experiments/word_language.py: the --quick run on the session's made-up word lists (the
-SimpleRNN with and without masking, the n-gram reference), its JSON and plots, the helpers."""
+SimpleRNN with and without masking, the n-gram reference, 2 seeds), its JSON and plots, the
+mean ± sd over seeds and the spread-rule verdicts, the helpers."""
 import jax
 import numpy as np
 import pytest
@@ -19,33 +20,71 @@ def outputs(tmp_path_factory, load_script, strict_json):
     return out, module, returned, strict_json(out / "metrics.json")
 
 
+def check_over_seeds(stats: dict, record: dict, seeds) -> None:
+    """mean ± sd of each key over the seeds: the first value is the first seed's own record."""
+    assert stats["seeds"] == seeds
+    for key, stat in stats.items():
+        if key == "seeds":
+            continue
+        values = stat["values"]
+        assert len(values) == len(seeds), key
+        assert stat["mean"] == pytest.approx(np.mean(values)), key
+        assert stat["sd"] == pytest.approx(np.std(values, ddof=1)) and stat["sd"] >= 0, key
+        first = record
+        for part in key.split("."):
+            first = first[part]
+        assert values[0] == pytest.approx(first), key
+
+
+def spread_verdict(a: dict, b: dict) -> str:
+    if abs(a["mean"] - b["mean"]) <= a["sd"] + b["sd"]:
+        return "within noise"
+    return "higher" if a["mean"] > b["mean"] else "lower"
+
+
 def test_json_layout_and_values(outputs):
     _, _, returned, m = outputs
     assert m["settings"]["quick"] is True and m["settings"]["cells"] == ["simple_rnn"]
+    assert m["settings"]["seeds"] == 2 and m["seeds"] == [0, 1]
     assert m["languages"] == ["english", "german", "french", "italian", "spanish", "dutch"]
     assert set(m["models"]) == {"simple_rnn", "simple_rnn_unmasked"}
-    assert m["n_train"] > m["n_test"] > 100
+    assert len(m["n_train"]) == len(m["n_test"]) == 2 and min(m["n_train"]) > max(m["n_test"]) > 100
     assert m["vocabulary"][:2] == ["<pad>", "<unk>"]
     entries = {**m["models"], "ngram": m["ngram_reference"]}
     for name, r in entries.items():
-        cm = np.array(r["confusion"])
-        assert cm.shape == (6, 6) and cm.sum() == m["n_test"], name
-        assert np.trace(cm) / m["n_test"] == pytest.approx(r["test_accuracy"]), name
-        assert sum(b["n"] for b in r["accuracy_by_length"].values()) == m["n_test"], name
+        cm = np.array(r["confusion"])         # the first seed's
+        assert cm.shape == (6, 6) and cm.sum() == m["n_test"][0], name
+        assert np.trace(cm) / m["n_test"][0] == pytest.approx(r["test_accuracy"]), name
+        assert sum(b["n"] for b in r["accuracy_by_length"].values()) == m["n_test"][0], name
+        check_over_seeds(r["over_seeds"], r, [0, 1])
+        assert {"test_accuracy", "seconds"} <= set(r["over_seeds"]), name
+        assert all(f"accuracy_by_length.{b}.accuracy" in r["over_seeds"]
+                   for b in r["accuracy_by_length"]), name
     rnn, unmasked = m["models"]["simple_rnn"], m["models"]["simple_rnn_unmasked"]
     assert rnn["parameters"] == unmasked["parameters"]          # the same Layer
     assert len(rnn["history"]["loss"]) == 3 and np.isfinite(rnn["history"]["loss"]).all()
     assert rnn["history"]["loss"][-1] < rnn["history"]["loss"][0]
-    assert rnn["test_accuracy"] > 0.5                           # chance is 1/6
-    assert m["ngram_reference"]["test_accuracy"] > 0.9          # the made-up endings differ
+    assert min(rnn["over_seeds"]["test_accuracy"]["values"]) > 0.5   # chance is 1/6
+    assert min(m["ngram_reference"]["over_seeds"]["test_accuracy"]["values"]) > 0.9
     v = m["verdicts"]
-    assert v["best_rnn"] == "simple_rnn" and v["best_rnn_accuracy"] == rnn["test_accuracy"]
-    masking = v["masking"]["simple_rnn"]
-    assert set(v["masking"]) == {"simple_rnn"}
-    assert masking["masked_minus_unmasked"] == pytest.approx(
-        rnn["test_accuracy"] - unmasked["test_accuracy"], abs=1e-4)
-    assert masking["matters"] == (masking["masked_minus_unmasked"] > 0.01)
+    acc = {k: r["over_seeds"]["test_accuracy"] for k, r in entries.items()}
+    assert v["best_rnn"] == "simple_rnn" and v["best_rnn_accuracy"] == acc["simple_rnn"]
+    assert set(v["comparisons"]) == {"simple_rnn - simple_rnn_unmasked", "simple_rnn - ngram"}
+    for key, c in v["comparisons"].items():
+        a, b = key.split(" - ")
+        gaps = np.subtract(acc[a]["values"], acc[b]["values"])   # paired by seed
+        assert c["difference"]["values"] == pytest.approx(gaps.tolist())
+        assert c["difference"]["mean"] == pytest.approx(gaps.mean())
+        assert c["verdict"] == spread_verdict(acc[a], acc[b]), key
+    assert v["masking"]["simple_rnn"]["matters"] == (
+        v["comparisons"]["simple_rnn - simple_rnn_unmasked"]["verdict"] == "higher")
+    assert v["many_to_one_held"] == (acc["simple_rnn"]["mean"] - acc["simple_rnn"]["sd"] > 0.5)
     assert returned["verdicts"] == v
+
+
+def test_seeds_must_be_positive(outputs):
+    with pytest.raises(ValueError, match="--seeds: expected at least 1, got 0"):
+        outputs[1].parse_args(["--seeds", "0"])
 
 
 def test_padding_as_a_token_gives_full_lengths(outputs):
@@ -91,4 +130,6 @@ def test_plots_written(outputs):
     out = outputs[0]
     for name in PLOTS:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
-    assert "| simple_rnn_unmasked |" in (out / "table.md").read_text()
+    table = (out / "table.md").read_text()
+    assert "| simple_rnn_unmasked |" in table and "mean ± sd, 2 seeds" in table
+    assert "| simple_rnn - ngram |" in table
