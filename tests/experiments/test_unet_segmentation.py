@@ -76,14 +76,83 @@ def test_json_table_and_plots(outputs):
     out, _, returned, m = outputs
     assert m["settings"]["quick"] is True and m["n_train"] == 200 and m["n_test"] == 100
     assert set(m["results"]) == {"threshold", "unet", "no_skip"}
-    for name, r in m["results"].items():
+    for name, r in m["results"].items():    # the first seed's record, with its curves
         assert 0.0 <= r["test_iou"] <= 1.0 and 0.5 <= r["pixel_accuracy"] <= 1.0, name
     for name in ("unet", "no_skip"):
-        assert len(m["results"][name]["val_iou"]) == 1 and m["results"][name]["parameters"] > 0
+        r = m["results"][name]
+        assert len(r["val_iou"]) == 1 and r["parameters"] > 0 and r["diverged"] is False
         assert set(m["test_iou_by_kind"][name]) == {"disc", "square"}
     assert m["results"]["unet"]["parameters"] > m["results"]["no_skip"]["parameters"]
     assert 0.05 < m["mask_fraction"] < 0.4
-    assert "| unet |" in (out / "table.md").read_text()
+    text = (out / "table.md").read_text()
+    stat = m["over_seeds"]["results.unet.test_iou"]
+    assert f"| unet | {m['results']['unet']['parameters']:,} | {stat['mean']:.3f} ± {stat['sd']:.3f} |" in text
+    assert "| unet vs no_skip |" in text and "| epoch | 1 |" in text
+    assert "| test IoU of seed | 0 | 1 |" in text
+    assert f"| no_skip | {m['results']['no_skip']['test_iou']:.3f} | " in text
     for name in ("unet_examples.png", "unet_iou.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     assert returned["results"]["threshold"] == m["results"]["threshold"]
+    assert returned["verdicts"] == m["verdicts"]
+
+
+def test_mean_and_sd_over_the_seeds(outputs):
+    module, m = outputs[1], outputs[3]
+    stats = m["over_seeds"]
+    assert stats["seeds"] == [0, 1] and m["settings"]["seeds"] == 2
+    for method in ("threshold", "unet", "no_skip"):
+        for key in ("test_iou", "pixel_accuracy"):
+            stat = stats[f"results.{method}.{key}"]
+            values = stat["values"]
+            assert len(values) == 2 and values[0] == m["results"][method][key]  # seed 0 is stored
+            assert stat["mean"] == pytest.approx(sum(values) / 2)
+            assert stat["sd"] == pytest.approx(abs(values[0] - values[1]) / np.sqrt(2))
+            assert stat["sd"] >= 0
+    # the threshold needs no training: the second seed's value, recomputed here from its images
+    x_tr, m_tr, _ = module.make_shapes(200, noise=0.25, seed=1)
+    x_te, m_te, _ = module.make_shapes(100, noise=0.25, seed=1001)
+    t, _ = module.best_threshold(x_tr, m_tr)
+    assert stats["results.threshold.threshold"]["values"][1] == t
+    assert stats["results.threshold.test_iou"]["values"][1] == pytest.approx(
+        module.iou(x_te > t, m_te > 0.5).mean())
+    for name in ("unet", "no_skip"):   # one epoch: the IoU curve's only point is its final value
+        curve = m["curves"][name]
+        assert len(curve) == 1
+        values = stats[f"results.{name}.test_iou"]["values"]
+        assert curve[0]["values"] == pytest.approx(values, rel=1e-4) and values[0] != values[1]
+
+
+def test_verdicts_follow_the_spread_rule(outputs):
+    m = outputs[3]
+    stats, v = m["over_seeds"], m["verdicts"]
+
+    def rule(a, b):
+        if abs(a["mean"] - b["mean"]) <= a["sd"] + b["sd"]:
+            return "within noise"
+        return "higher" if a["mean"] > b["mean"] else "lower"
+
+    for key in ("test_iou", "pixel_accuracy"):
+        assert v["unet_vs_no_skip"][key] == rule(stats[f"results.unet.{key}"],
+                                                 stats[f"results.no_skip.{key}"])
+    for kind in ("disc", "square"):
+        assert v["unet_vs_no_skip"][kind] == rule(stats[f"test_iou_by_kind.unet.{kind}"],
+                                                  stats[f"test_iou_by_kind.no_skip.{kind}"])
+    for name in ("unet", "no_skip"):
+        assert v[f"{name}_vs_threshold"] == rule(stats[f"results.{name}.test_iou"],
+                                                 stats["results.threshold.test_iou"])
+    assert v["unet_vs_no_skip_per_epoch"] == [rule(*(m["curves"][n][0] for n in ("unet", "no_skip")))]
+    assert v["unet_ahead_every_epoch"] == (v["unet_vs_no_skip_per_epoch"] == ["higher"])
+    u, n = stats["results.unet.test_iou"]["values"], stats["results.no_skip.test_iou"]["values"]
+    assert v["gap_unet_minus_no_skip"]["mean"] == pytest.approx(np.mean(np.subtract(u, n)))
+    t = stats["results.threshold.test_iou"]["values"]
+    for name, values in (("unet", u), ("no_skip", n)):   # a seed that failed to learn
+        assert v["seeds_not_above_threshold"][name] == [
+            seed for seed, a, b in zip(stats["seeds"], values, t) if not a > b]
+
+
+def test_compare_by_hand(outputs):
+    compare = outputs[1].compare
+    stat = lambda mean, sd: {"mean": mean, "sd": sd, "values": [mean]}  # noqa: E731
+    assert compare(stat(0.967, 0.002), stat(0.947, 0.003)) == "higher"
+    assert compare(stat(0.95, 0.01), stat(0.96, 0.01)) == "within noise"
+    assert compare({"mean": None, "sd": None, "values": [None]}, stat(0.5, 0.0)) == "missing"
