@@ -40,6 +40,19 @@ def _strict_json(path):
     return json.loads(pathlib.Path(path).read_text(), parse_constant=refuse)
 
 
+def _spread_rule(a: dict, b: dict, higher: str = "higher", lower: str = "lower") -> str:
+    """The verdict rule, written out here independently of experiments/_common.py: "within
+    noise" unless |mean_a - mean_b| > sd_a + sd_b, else whether a is higher or lower than b."""
+    if abs(a["mean"] - b["mean"]) <= a["sd"] + b["sd"]:
+        return "within noise"
+    return higher if a["mean"] > b["mean"] else lower
+
+
+@pytest.fixture(scope="session")
+def spread_rule():
+    return _spread_rule
+
+
 @pytest.fixture(scope="session")
 def load_script():
     return _load_script

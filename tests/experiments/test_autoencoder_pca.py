@@ -65,14 +65,10 @@ def test_mean_and_sd_over_the_seeds(outputs):
                                                                       rel=1e-4)
 
 
-def test_verdicts_follow_the_spread_rule(outputs):
+def test_verdicts_follow_the_spread_rule(outputs, spread_rule):
     m = outputs[3]
     stats, v = m["over_seeds"], m["verdicts"]
-
-    def rule(a, b):
-        if abs(a["mean"] - b["mean"]) <= a["sd"] + b["sd"]:
-            return "within noise"
-        return "lower" if a["mean"] < b["mean"] else "higher"
+    rule = spread_rule
 
     assert v["linear_ae_vs_pca"] == rule(stats["linear_ae.test_mse"], stats["pca.test_mse"])
     assert v["deep_ae_vs_pca"] == rule(stats["deep_ae.test_mse"], stats["pca.test_mse"])

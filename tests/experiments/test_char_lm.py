@@ -18,12 +18,6 @@ def outputs(tmp_path_factory, load_script, strict_json):
     return out, module, returned, strict_json(out / "metrics.json")
 
 
-def spread_verdict(a: dict, b: dict) -> str:
-    if abs(a["mean"] - b["mean"]) <= a["sd"] + b["sd"]:
-        return "within noise"
-    return "higher" if a["mean"] > b["mean"] else "lower"
-
-
 def test_json_layout_and_values(outputs):
     _, module, returned, m = outputs
     assert m["settings"]["quick"] is True and m["settings"]["max_length"] == 160
@@ -49,7 +43,7 @@ def test_json_layout_and_values(outputs):
     assert returned["model"]["test_bits_per_char"] == r["test_bits_per_char"]
 
 
-def test_mean_and_sd_over_two_seeds(outputs):
+def test_mean_and_sd_over_two_seeds(outputs, spread_rule):
     r = outputs[3]["model"]
     s = r["over_seeds"]
     assert s["seeds"] == [0, 1]
@@ -74,7 +68,7 @@ def test_mean_and_sd_over_two_seeds(outputs):
     assert cut["cut_minus_whole"]["values"] == pytest.approx([0.0, 0.0], abs=1e-5)
     assert cut["verdict"] == "within noise"
     verdicts = r["verdicts"]
-    assert verdicts["vs_unigram"] == spread_verdict(bits_stat := s["test_bits_per_char"], unigram)
+    assert verdicts["vs_unigram"] == spread_rule(bits_stat := s["test_bits_per_char"], unigram)
     assert verdicts["longest_cut_that_costs"] is None
     assert verdicts["last_epoch_vs_one_before"] == "within noise"   # one epoch: itself
     assert bits_stat["mean"] == pytest.approx(sum(bits) / 2)

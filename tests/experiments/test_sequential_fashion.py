@@ -15,12 +15,6 @@ def outputs(tmp_path_factory, load_script, strict_json):
     return out, module, returned, strict_json(out / "metrics.json")
 
 
-def spread_verdict(a: dict, b: dict) -> str:
-    if abs(a["mean"] - b["mean"]) <= a["sd"] + b["sd"]:
-        return "within noise"
-    return "higher" if a["mean"] > b["mean"] else "lower"
-
-
 def test_json_layout_and_values(outputs):
     _, _, returned, m = outputs
     assert m["settings"]["quick"] is True and m["dataset"] == "fashion_mnist"
@@ -38,7 +32,7 @@ def test_json_layout_and_values(outputs):
     assert returned["verdicts"] == m["verdicts"]
 
 
-def test_mean_and_sd_over_two_seeds(outputs):
+def test_mean_and_sd_over_two_seeds(outputs, spread_rule):
     m = outputs[3]
     for name, r in m["models"].items():
         s = r["over_seeds"]
@@ -61,7 +55,7 @@ def test_mean_and_sd_over_two_seeds(outputs):
     gaps = np.subtract(lstm["test_accuracy"]["values"], cnn["test_accuracy"]["values"])
     assert v["lstm_minus_cnn_accuracy"]["values"] == pytest.approx(gaps.tolist())
     assert v["lstm_minus_cnn_accuracy"]["mean"] == pytest.approx(gaps.mean())
-    assert v["lstm_vs_cnn"] == spread_verdict(lstm["test_accuracy"], cnn["test_accuracy"])
+    assert v["lstm_vs_cnn"] == spread_rule(lstm["test_accuracy"], cnn["test_accuracy"])
     assert v["last_rows"]["28"]["verdict"] == "within noise"   # all 28 rows: the model itself
     assert v["lstm_learns"] == (lstm["test_accuracy"]["mean"] - lstm["test_accuracy"]["sd"] > 0.5)
 

@@ -122,14 +122,10 @@ def test_mean_and_sd_over_the_seeds(outputs):
         assert curve[0]["values"] == pytest.approx(values, rel=1e-4) and values[0] != values[1]
 
 
-def test_verdicts_follow_the_spread_rule(outputs):
+def test_verdicts_follow_the_spread_rule(outputs, spread_rule):
     m = outputs[3]
     stats, v = m["over_seeds"], m["verdicts"]
-
-    def rule(a, b):
-        if abs(a["mean"] - b["mean"]) <= a["sd"] + b["sd"]:
-            return "within noise"
-        return "higher" if a["mean"] > b["mean"] else "lower"
+    rule = spread_rule
 
     for key in ("test_iou", "pixel_accuracy"):
         assert v["unet_vs_no_skip"][key] == rule(stats[f"results.unet.{key}"],

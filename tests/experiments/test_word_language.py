@@ -36,13 +36,7 @@ def check_over_seeds(stats: dict, record: dict, seeds) -> None:
         assert values[0] == pytest.approx(first), key
 
 
-def spread_verdict(a: dict, b: dict) -> str:
-    if abs(a["mean"] - b["mean"]) <= a["sd"] + b["sd"]:
-        return "within noise"
-    return "higher" if a["mean"] > b["mean"] else "lower"
-
-
-def test_json_layout_and_values(outputs):
+def test_json_layout_and_values(outputs, spread_rule):
     _, _, returned, m = outputs
     assert m["settings"]["quick"] is True and m["settings"]["cells"] == ["simple_rnn"]
     assert m["settings"]["seeds"] == 2 and m["seeds"] == [0, 1]
@@ -75,7 +69,7 @@ def test_json_layout_and_values(outputs):
         gaps = np.subtract(acc[a]["values"], acc[b]["values"])   # paired by seed
         assert c["difference"]["values"] == pytest.approx(gaps.tolist())
         assert c["difference"]["mean"] == pytest.approx(gaps.mean())
-        assert c["verdict"] == spread_verdict(acc[a], acc[b]), key
+        assert c["verdict"] == spread_rule(acc[a], acc[b]), key
     assert v["masking"]["simple_rnn"]["matters"] == (
         v["comparisons"]["simple_rnn - simple_rnn_unmasked"]["verdict"] == "higher")
     assert v["many_to_one_held"] == (acc["simple_rnn"]["mean"] - acc["simple_rnn"]["sd"] > 0.5)
