@@ -16,9 +16,11 @@ population (per-member learning rates through `optax.inject_hyperparams`); all m
 same batches. Every `--eval-every` steps, the training error of each member on a fixed
 5,000-image subset of the training set (evaluation mode) is measured, until every member is
 below `--target` or `--max-steps` have run. Per activation, the learning rate with the fewest
-median steps to the target over the seeds is kept; reported: its steps per seed, the ratio
-tanh / ReLU of the medians, and the wall time per step (the two activations cost about the same
-per step, so steps compare the learning, not the arithmetic).
+median steps to the target over the seeds is kept; reported: its steps per seed and their
+mean ± sd, the ratio tanh / ReLU of the means (and of the medians), and the wall time per step
+(the two activations cost about the same per step, so steps compare the learning, not the
+arithmetic). Verdict (`verdict`): "ReLU faster" or "tanh faster" only when the gap of the mean
+steps exceeds the sum of their sds over the seeds, else "within noise".
 
 Writes `<out>/metrics.json`, `<out>/table.md` and `<out>/relu_vs_tanh.png`.
 """
@@ -29,7 +31,8 @@ import time
 import jax
 import numpy as np
 import optax
-from _common import finish_figure, load_images, parser, save_results, settings as _settings, write_table
+from _common import (exceeds_spread, finish_figure, format_mean_sd, load_images, mean_sd, parser,
+                     save_results, settings as _settings, write_table)
 
 from jdl import losses, metrics, models, train, viz
 
@@ -98,7 +101,8 @@ def best_rate(r: dict, args) -> dict:
     medians = {lr: float(np.median(steps[lrs == lr])) for lr in args.lrs}
     best = min(args.lrs, key=lambda lr: medians[lr])
     chosen = [int(s) if np.isfinite(s) else None for s in steps[lrs == best]]
-    return {"lr": best, "steps": chosen, "median_steps": medians[best] if np.isfinite(medians[best]) else None,
+    return {"lr": best, "steps": chosen, "steps_over_seeds": mean_sd(chosen),
+            "median_steps": medians[best] if np.isfinite(medians[best]) else None,
             "median_steps_by_lr": {str(lr): (m if np.isfinite(m) else None) for lr, m in medians.items()}}
 
 
@@ -117,16 +121,24 @@ def main(argv=None) -> dict:
               f"{r['best']['steps']} ({r['ms_per_step']} ms per population step)")
     relu, tanh = (results[a]["best"]["median_steps"] for a in ACTIVATIONS)
     ratio = tanh / relu if relu and tanh else None
-    lines = ["| activation | best lr | steps to target (per seed) | median | ms per step |",
-             "|---|---|---|---|---|"]
+    relu_stat, tanh_stat = (results[a]["best"]["steps_over_seeds"] for a in ACTIVATIONS)
+    mean_ratio = tanh_stat["mean"] / relu_stat["mean"] if relu_stat["mean"] and tanh_stat["mean"] else None
+    apart = exceeds_spread(relu_stat, tanh_stat)
+    verdict = (None if apart is None else "within noise" if not apart else
+               "ReLU faster" if relu_stat["mean"] < tanh_stat["mean"] else "tanh faster")
+    lines = ["| activation | best lr | steps to target (per seed) | mean ± sd | median | ms per step |",
+             "|---|---|---|---|---|---|"]
     for a, r in results.items():
         b = r["best"]
         steps = ", ".join(str(s) if s is not None else "not reached" for s in b["steps"])
-        lines.append(f"| {a} | {b['lr']} | {steps} | {b['median_steps']} | {r['ms_per_step']} |")
-    lines.append(f"\ntanh / ReLU median steps: {ratio:.2f}" if ratio else "\ntanh / ReLU: not measured")
+        lines.append(f"| {a} | {b['lr']} | {steps} | {format_mean_sd(b['steps_over_seeds'], 1)} | "
+                     f"{b['median_steps']} | {r['ms_per_step']} |")
+    lines.append(f"\ntanh / ReLU mean steps: {mean_ratio:.2f}; verdict: {verdict}" if mean_ratio
+                 else "\ntanh / ReLU: not measured")
     write_table(args.out, "\n".join(lines) + "\n")
     out = {"settings": _settings(args), "dataset": dataset, "results": results,
-           "tanh_over_relu_steps": ratio}
+           "tanh_over_relu_steps": ratio, "tanh_over_relu_mean_steps": mean_ratio,
+           "verdict": verdict}
     save_results(args.out, out, started=started)
     plot(results, args)
     return out

@@ -22,6 +22,21 @@ def test_quick_run(tmp_path, monkeypatch, load_script, strict_json):
         if finite:
             assert best["median_steps"] == min(finite.values()) == finite[best["lr"]]
     assert (tmp_path / "relu_vs_tanh.png").read_bytes()[:4] == b"\x89PNG"
+    stats = {a: saved["results"][a]["best"]["steps_over_seeds"] for a in script.ACTIVATIONS}
+    for a, stat in stats.items():
+        assert stat["values"] == saved["results"][a]["best"]["steps"]
+        if None not in stat["values"]:
+            assert stat["mean"] == np.mean(stat["values"]) and stat["sd"] >= 0
+    assert saved["verdict"] in (None, "within noise", "ReLU faster", "tanh faster")
+
+
+def test_verdict_follows_the_spread_rule(monkeypatch, load_script, spread_rule):
+    script = load_script("relu_vs_tanh", monkeypatch)
+    args = script.parse_args(["--lrs", "0.1", "--seeds", "3"])
+    relu = script.best_rate({"steps_to_target": [100, 110, 120], "learning_rates": [0.1] * 3}, args)
+    tanh = script.best_rate({"steps_to_target": [150, 160, 170], "learning_rates": [0.1] * 3}, args)
+    assert relu["steps_over_seeds"]["mean"] == 110 and relu["steps_over_seeds"]["sd"] == 10
+    assert spread_rule(relu["steps_over_seeds"], tanh["steps_over_seeds"]) == "lower"  # 40 > 20
 
 
 def test_best_rate_counts_a_rate_that_never_reached_as_slowest(monkeypatch, load_script):
