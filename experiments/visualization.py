@@ -1,7 +1,7 @@
 """Visualization: what a small CNN trained on Fashion-MNIST learned, and a style-transfer picture.
 
-    python experiments/visualization.py            # full: fashion_cnn, 2 epochs on 55,000 images
-    python experiments/visualization.py --quick    # seconds: a tiny CNN, 600 images (the test)
+    python experiments/visualization.py            # full: fashion_cnn, 2 epochs on 55,000 images, 3 seeds
+    python experiments/visualization.py --quick    # seconds: a tiny CNN, 600 images, 2 seeds (the test)
     python experiments/visualization.py --style-weights 3e4 1e5 --style-steps 500
 
 Senk's lecture closes with "Visualizing CNNs" and "Neural Style Transfer" (appendix: [Simonyan et
@@ -28,10 +28,12 @@ pictures, not formulas; the formulas are the cited papers', implemented in `jdl.
   available offline here**, so the features are those of the CNN trained below on 28 x 28
   Fashion-MNIST, and the styles are synthetic NumPy textures (diagonal stripes, checkerboard).
 
-Also the test accuracy and the confusion matrix (docs/curriculum.md, chapter 2). Writes
-`<out>/metrics.json` and PNGs: filters, feature_maps_<layer>, saliency, class_models,
-confusion_matrix, style_transfer. Full mode on the 2-core CPU: about 3 minutes unloaded, estimated
-from short probes (docs/experiments/visualization.md).
+Also the test accuracy and the confusion matrix (docs/curriculum.md, chapter 2). Each of
+`--seeds` seeds trains a new network (initial weights, data order, validation split) against its
+own untrained baseline; the compared numbers are mean ± sd over the seeds (`over_seeds`) and each
+verdict follows exceeds_spread (`verdicts`). Writes `<out>/metrics.json`, `<out>/table.md` and
+the first seed's PNGs: filters, feature_maps_<layer>, saliency, class_models, confusion_matrix,
+style_transfer. Full mode on the 2-core CPU: 272 s for 3 seeds (docs/experiments/visualization.md).
 """
 from __future__ import annotations
 
@@ -42,7 +44,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import load_images, parser, save_results, settings as _settings
+from _common import (add_seeds_argument, exceeds_spread, format_mean_sd, load_images, mean_sd,
+                     over_seeds, parser, save_results, seeds_of, settings as _settings, with_seed,
+                     write_table)
 
 from jdl import checkpoint, data, losses, metrics, models, train, transfer, viz
 
@@ -51,6 +55,7 @@ FEATURE_LAYERS = ("features/block1/relu", "features/block2/relu")
 
 def parse_args(argv=None):
     p = parser("visualization", __doc__.splitlines()[0])
+    add_seeds_argument(p)
     p.add_argument("--widths", type=int, nargs="+", default=[32, 64],
                    help="fashion_cnn conv widths")
     p.add_argument("--dense", type=int, default=128, help="fashion_cnn fc width")
@@ -87,7 +92,9 @@ def parse_args(argv=None):
     p.add_argument("--load-weights", type=Path, default=None,
                    help="skip training: read weights written by --save-weights")
     args = p.parse_args(argv)
+    seeds_of(args)  # --seeds 0: a clear error before any work
     if args.quick:
+        args.seeds = min(args.seeds, 2)
         args.widths, args.dense, args.epochs, args.batch_size = [8, 16], 32, 1, 50
         args.class_steps, args.style_steps, args.style_weights = 10, 10, [5e4]
         # few compiles, the cost of a quick run: one step per call, one eval batch shape
@@ -130,14 +137,21 @@ def saliency_on_object(images: np.ndarray, maps: np.ndarray, threshold: float = 
             "mean_concentration": float(np.mean(mass / np.maximum(area, 1e-30)))}
 
 
-def train_cnn(args, train_data, val, test):
-    """fashion_cnn(10) trained with Adam (or loaded): (model, ts, info)."""
+def build(args):
+    """fashion_cnn(10), Adam and the jitted train / eval steps, built once for every seed (the
+    seeds reuse the compiled programs): (model, optimizer, step, eval_step)."""
     model = models.fashion_cnn(10, widths=tuple(args.widths), dense=args.dense)
-    shape = (1, *train_data[0].shape[1:])
-    loss, acc = losses.softmax_cross_entropy, {"accuracy": metrics.accuracy}
-    started = time.perf_counter()
     optimizer = optax.adam(args.lr)
-    step, ev = train.make_steps(model, optimizer, loss, metrics=acc)
+    step, ev = train.make_steps(model, optimizer, losses.softmax_cross_entropy,
+                                metrics={"accuracy": metrics.accuracy})
+    return model, optimizer, step, ev
+
+
+def train_cnn(args, kit, train_data, val, test):
+    """fashion_cnn(10) trained with Adam from the key of args.seed (or loaded): (model, ts, info)."""
+    model, optimizer, step, ev = kit
+    shape = (1, *train_data[0].shape[1:])
+    started = time.perf_counter()
     history = {}
     if args.load_weights is not None:
         params, state = transfer.load_pretrained(args.load_weights, model, shape)
@@ -198,34 +212,38 @@ def history_summary(history: dict) -> dict:
     return out
 
 
-def main(argv=None) -> dict:
-    args = parse_args(argv)
-    started = time.perf_counter()
+def run_seed(args, kit, pictures: bool) -> dict:
+    """One seed (args.seed: initial weights, data order, validation split, and the untrained
+    baseline's own initialization): the metrics; the PNGs only when `pictures`."""
     train_data, val, test, name = load_images(args.quick, seed=args.seed)
     if args.train_size is not None:
         train_data = (train_data[0][:args.train_size], train_data[1][:args.train_size])
     names = list(data.CLASS_NAMES[name])
-    model, ts, info = train_cnn(args, train_data, val, test)
+    model, ts, info = train_cnn(args, kit, train_data, val, test)
     params, state = ts.params, ts.state
-    # the baseline of every check: the same network at its initial weights, never trained
-    untrained = train.init_train_state(model, optax.adam(args.lr), jax.random.key(args.seed),
+    # the baseline of every check: the same network at this seed's initial weights, never trained
+    untrained = train.init_train_state(model, kit[1], jax.random.key(args.seed),
                                        (1, *train_data[0].shape[1:]))
-    print(f"trained: test accuracy {info['test_accuracy']:.4f} ({info['seconds']:.1f} s)")
+    print(f"seed {args.seed} trained: test accuracy {info['test_accuracy']:.4f} "
+          f"({info['seconds']:.1f} s)")
     out, files = args.out, []
+    draw = files.append
     x_test, y_test = test
 
     # confusion matrix on the whole test set
     logits = train.predict(model, ts, x_test, batch_size=args.eval_batch_size)
     pred = np.asarray(jnp.argmax(logits, axis=-1))
     cm = np.asarray(metrics.confusion_matrix(logits, y_test, 10))
-    files.append(viz.plot_confusion_matrix(cm, out / "confusion_matrix.png", class_names=names,
-                                           normalize="true", title=f"test accuracy "
-                                           f"{info['test_accuracy']:.3f} (rows: recall)"))
+    if pictures:
+        draw(viz.plot_confusion_matrix(cm, out / "confusion_matrix.png", class_names=names,
+                                       normalize="true", title=f"test accuracy "
+                                       f"{info['test_accuracy']:.3f} (rows: recall)"))
 
     # first-layer filters
     w1 = params["features"]["block1"]["conv"]["w"]
-    files.append(viz.plot_filters(w1, out / "filters.png",
-                                  title=f"first-layer filters {tuple(w1.shape)}"))
+    if pictures:
+        draw(viz.plot_filters(w1, out / "filters.png",
+                              title=f"first-layer filters {tuple(w1.shape)}"))
 
     # feature maps of two layers for one test image
     image, label = x_test[args.image], int(y_test[args.image])
@@ -234,17 +252,19 @@ def main(argv=None) -> dict:
         maps = np.asarray(viz.feature_maps(model, params, state, image, layer))
         fmaps[layer] = {"shape": list(maps.shape), "fraction_active": float(np.mean(maps > 0)),
                         "mean": float(maps.mean())}
-        files.append(viz.plot_feature_maps(
-            maps, out / f"feature_maps_{layer.replace('/', '_')}.png",
-            title=f"{layer} on test image {args.image} ({names[label]})"))
+        if pictures:
+            draw(viz.plot_feature_maps(
+                maps, out / f"feature_maps_{layer.replace('/', '_')}.png",
+                title=f"{layer} on test image {args.image} ({names[label]})"))
 
     # saliency for the first test image of several classes
     idx = first_of_each_class(y_test, args.saliency_images)
     imgs, labels = x_test[idx], y_test[idx]
     sal = np.asarray(viz.saliency(model, params, state, imgs, labels))
     titles = [f"{names[t]}\npred {names[p]}" for t, p in zip(labels, pred[idx])]
-    files.append(plot_saliency_grid(imgs, sal, titles, out / "saliency.png",
-                                    "saliency of the true class's score (Simonyan et al. 2014)"))
+    if pictures:
+        draw(plot_saliency_grid(imgs, sal, titles, out / "saliency.png",
+                                "saliency of the true class's score (Simonyan et al. 2014)"))
     sal_info = {"indices": idx.tolist(), "labels": labels.tolist(),
                 "predictions": pred[idx].tolist(), **saliency_on_object(imgs, sal)}
     probe_x, probe_y = x_test[:args.saliency_probe], y_test[:args.saliency_probe]
@@ -265,7 +285,8 @@ def main(argv=None) -> dict:
                                       l2=args.class_l2, init=noise, clip=(0.0, 1.0))
     cm_pred = classify(model, ts, cm_images, args)
     class_info = {**history_summary(hist), "predicted_class": cm_pred.tolist(),
-                  "classified_as_their_class": int(np.sum(cm_pred == np.arange(10)))}
+                  "classified_as_their_class": int(np.sum(cm_pred == np.arange(10))),
+                  "mean_score_end": float(np.mean(np.asarray(hist["score"])[-1]))}
     # baseline: class models of the untrained network, judged by the untrained network
     base_images, base_hist = viz.class_model(model, untrained.params, untrained.state,
                                              jnp.arange(10), shape, steps=args.class_steps,
@@ -273,12 +294,14 @@ def main(argv=None) -> dict:
                                              init=noise, clip=(0.0, 1.0))
     base_pred = classify(model, untrained, base_images, args)
     class_info["untrained"] = {**history_summary(base_hist),
-                               "classified_as_their_class": int(np.sum(base_pred == np.arange(10)))}
+                               "classified_as_their_class": int(np.sum(base_pred == np.arange(10))),
+                               "mean_score_end": float(np.mean(np.asarray(base_hist["score"])[-1]))}
     print(f"class models classified as their class: trained {class_info['classified_as_their_class']}"
           f" of 10, untrained {class_info['untrained']['classified_as_their_class']} of 10")
-    files.append(viz.plot_images(np.asarray(cm_images), out / "class_models.png", titles=names,
-                                 columns=5, title=f"class models, {args.class_steps} Adam steps, "
-                                 f"lambda {args.class_l2}, pixels in [0, 1]"))
+    if pictures:
+        draw(viz.plot_images(np.asarray(cm_images), out / "class_models.png", titles=names,
+                             columns=5, title=f"class models, {args.class_steps} Adam steps, "
+                             f"lambda {args.class_l2}, pixels in [0, 1]"))
 
     # style transfer: a test image in the styles of synthetic textures
     content_idx = int(np.flatnonzero(y_test == args.content_label)[0])
@@ -308,29 +331,107 @@ def main(argv=None) -> dict:
             print(f"style {style_name}, b {weight:g}: style loss {r['style_start']:.4g} -> "
                   f"{r['style_end']:.4g}, content loss {r['content_end']:.4g}, classified as "
                   f"{r['predicted_class']}")
-    files.append(viz.plot_images(rows, out / "style_transfer.png", titles=row_titles,
-                                 columns=1 + 2 * len(styles), normalize=False,
-                                 title=f"style transfer ({args.style_steps} Adam steps, a = "
-                                 f"{args.content_weight:g}) with the Fashion-MNIST CNN's features "
-                                 f"(no ImageNet weights offline)"))
+    if pictures:
+        draw(viz.plot_images(rows, out / "style_transfer.png", titles=row_titles,
+                             columns=1 + 2 * len(styles), normalize=False,
+                             title=f"style transfer ({args.style_steps} Adam steps, a = "
+                             f"{args.content_weight:g}) with the Fashion-MNIST CNN's features "
+                             f"(no ImageNet weights offline)"))
 
-    settings = _settings(args)
-    result = {
-        "dataset": name, "class_names": names, "settings": settings,
+    recall = np.diag(cm) / np.maximum(cm.sum(axis=1), 1)
+    return {
+        "dataset": name, "class_names": names, "settings": _settings(args),
         "n_train": len(train_data[0]), "n_val": len(val[0]), "n_test": len(x_test),
         "train": info, "test_accuracy": info["test_accuracy"],
         "confusion_matrix": cm.tolist(),
-        "per_class_recall": (np.diag(cm) / np.maximum(cm.sum(axis=1), 1)).tolist(),
+        "per_class_recall": recall.tolist(), "lowest_recall": float(recall.min()),
+        "lowest_recall_class": names[int(recall.argmin())],
         "feature_maps": {"image": args.image, "label": names[label], "layers": fmaps},
         "saliency": sal_info, "class_models": class_info,
         "style_transfer": {"content_image": content_idx, "content_label": names[args.content_label],
                            "content_layer": args.content_layer, "style_layers": args.style_layers,
-                           "runs": runs,
+                           "runs": runs, "by_run": {
+                               f"{r['style']}_b{r['style_weight']:g}": {
+                                   k: r[k] for k in ("style_start", "style_end", "style_reduction",
+                                                     "content_end")} for r in runs},
                            "note": "features of the CNN trained here; no pretrained ImageNet "
                                    "weights (Gatys et al.'s VGG-19) are available offline"},
         "files": sorted(Path(f).name for f in files),
     }
-    save_results(out, result, started=started)
+
+
+def seed_keys(args) -> list[str]:
+    """The metrics compared on the page, averaged over the seeds (dotted keys)."""
+    keys = ["test_accuracy", "lowest_recall", "saliency.mean_concentration",
+            "saliency.probe.trained", "saliency.probe.untrained",
+            "class_models.classified_as_their_class", "class_models.mean_score_end",
+            "class_models.untrained.classified_as_their_class",
+            "class_models.untrained.mean_score_end"]
+    keys += [f"feature_maps.layers.{layer}.fraction_active" for layer in FEATURE_LAYERS]
+    keys += [f"style_transfer.by_run.{s}_b{w:g}.{k}" for s in args.styles
+             for w in args.style_weights for k in ("style_start", "style_end", "style_reduction")]
+    return keys
+
+
+def compare(a: dict, b: dict, above: str, below: str) -> str:
+    """The verdict on mean_sd a against b: `above` / `below` when |mean gap| > sd_a + sd_b
+    (exceeds_spread), else "within noise"."""
+    if not exceeds_spread(a, b):
+        return "within noise"
+    return above if a["mean"] > b["mean"] else below
+
+
+def verdicts(stats: dict, args) -> dict:
+    """Each claim of the page decided by exceeds_spread on the seeds' mean ± sd."""
+    one = {"mean": 1.0, "sd": 0.0}
+    out = {
+        "saliency_trained_vs_untrained": compare(
+            stats["saliency.probe.trained"], stats["saliency.probe.untrained"],
+            "trained more concentrated", "untrained more concentrated"),
+        "saliency_untrained_vs_blind": compare(stats["saliency.probe.untrained"], one,
+                                               "above 1", "below 1"),
+        "class_models_classified_trained_vs_untrained": compare(
+            stats["class_models.classified_as_their_class"],
+            stats["class_models.untrained.classified_as_their_class"],
+            "trained more", "untrained more"),
+        "class_score_trained_vs_untrained": compare(
+            stats["class_models.mean_score_end"], stats["class_models.untrained.mean_score_end"],
+            "trained higher", "untrained higher")}
+    for style in args.styles:  # a larger b: a larger style-loss reduction
+        ws = list(args.style_weights)
+        for w0, w1 in zip(ws, ws[1:]):
+            out[f"style_reduction_{style}_b{w1:g}_vs_b{w0:g}"] = compare(
+                stats[f"style_transfer.by_run.{style}_b{w1:g}.style_reduction"],
+                stats[f"style_transfer.by_run.{style}_b{w0:g}.style_reduction"],
+                "larger", "smaller")
+    return out
+
+
+def table(stats: dict, verdict: dict) -> str:
+    """The page's Markdown table: each compared quantity as mean ± sd over the seeds."""
+    f = format_mean_sd
+    lines = ["| quantity | mean ± sd over seeds |", "|---|---|"]
+    for key, stat in stats.items():
+        if key != "seeds":  # counts to 0.1, scores to 0.01, accuracies to 1e-4
+            digits = 1 if "classified" in key else 2 if "score" in key else 4 if "accuracy" in key else 3
+            lines.append(f"| `{key}` | {f(stat, digits)} |")
+    lines += ["", "| verdict (exceeds_spread) | result |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in verdict.items()]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> dict:
+    """Every seed of seeds_of(args) with the steps compiled once; pictures of the first seed,
+    mean ± sd of seed_keys and the verdicts in metrics.json and table.md."""
+    args = parse_args(argv)
+    started, seeds, kit = time.perf_counter(), seeds_of(args), build(args)
+    records = [run_seed(with_seed(args, seed), kit, pictures=i == 0)
+               for i, seed in enumerate(seeds)]
+    result = over_seeds(records, seed_keys(args), seeds)
+    result["settings"] = _settings(args)
+    result["verdicts"] = verdicts(result["over_seeds"], args)
+    write_table(args.out, table(result["over_seeds"], result["verdicts"]))
+    save_results(args.out, result, started=started)
     return result
 
 

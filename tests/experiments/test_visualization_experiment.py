@@ -1,6 +1,7 @@
 """experiments/visualization.py in --quick mode: every picture written, the metrics' layout and
-sane values, and the helpers (textures, saliency on the object). No claims: a tiny CNN trained
-for 12 steps, 10 class-model and 10 style-transfer steps."""
+sane values, the mean ± sd over 2 seeds with its verdicts, and the helpers (textures, saliency
+on the object). No claims: a tiny CNN trained for 12 steps, 10 class-model and 10 style-transfer
+steps."""
 import numpy as np
 import pytest
 
@@ -23,6 +24,8 @@ def test_pictures_written(outputs):
     assert m["files"] == PNGS
     for name in PNGS:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    table = (out / "table.md").read_text()  # mean ± sd and every verdict
+    assert "± " in table and all(f"| {k} | {v} |" in table for k, v in m["verdicts"].items())
 
 
 def test_training_and_confusion_matrix(outputs):
@@ -59,6 +62,44 @@ def test_feature_maps_saliency_class_models(outputs):
     assert s["probe"]["images"] == 50 and s["probe"]["trained"] > 0 and s["probe"]["untrained"] > 0
     assert 0 <= c["untrained"]["classified_as_their_class"] <= 10
     assert len(c["untrained"]["score_end"]) == 10
+
+
+def test_over_seeds_and_verdicts(outputs):
+    _, module, _, m = outputs
+    s = m["over_seeds"]
+    assert s["seeds"] == [0, 1] and m["settings"]["seeds"] == 2  # quick: 2 seeds
+    first = {"test_accuracy": m["test_accuracy"], "saliency.probe.trained": m["saliency"]["probe"]["trained"],
+             "saliency.probe.untrained": m["saliency"]["probe"]["untrained"],
+             "class_models.classified_as_their_class": m["class_models"]["classified_as_their_class"],
+             "class_models.untrained.mean_score_end": np.mean(m["class_models"]["untrained"]["score_end"]),
+             "style_transfer.by_run.stripes_b50000.style_reduction":
+                 m["style_transfer"]["runs"][0]["style_reduction"]}
+    for key, value in first.items():  # the first seed's record is the one stored
+        assert s[key]["values"][0] == pytest.approx(value, rel=1e-6), key
+    for key, stat in s.items():
+        if key == "seeds":
+            continue
+        assert len(stat["values"]) == 2, key
+        assert stat["mean"] == pytest.approx(np.mean(stat["values"]), rel=1e-9), key
+        assert stat["sd"] >= 0 and stat["sd"] == pytest.approx(np.std(stat["values"], ddof=1),
+                                                               rel=1e-9, abs=1e-12), key
+    # a new seed is a new network: new initial weights and data order
+    assert s["test_accuracy"]["values"][0] != s["test_accuracy"]["values"][1]
+    # the verdicts follow |mean_a - mean_b| > sd_a + sd_b
+    a, b = s["saliency.probe.trained"], s["saliency.probe.untrained"]
+    gap = abs(a["mean"] - b["mean"]) > a["sd"] + b["sd"]
+    v = m["verdicts"]["saliency_trained_vs_untrained"]
+    assert v == ("within noise" if not gap else "trained more concentrated"
+                 if a["mean"] > b["mean"] else "untrained more concentrated")
+    assert set(m["verdicts"].values()) <= {"within noise", "above 1", "below 1", "trained more",
+                                           "untrained more", "trained higher", "untrained higher",
+                                           "trained more concentrated",
+                                           "untrained more concentrated", "larger", "smaller"}
+    assert module.compare({"mean": 2.0, "sd": 0.4}, {"mean": 1.0, "sd": 0.5}, "up", "down") == "up"
+    assert module.compare({"mean": 1.0, "sd": 0.6}, {"mean": 2.0, "sd": 0.5}, "up", "down") \
+        == "within noise"
+    with pytest.raises(ValueError, match="--seeds"):
+        module.parse_args(["--seeds", "0"])
 
 
 def test_style_transfer_metrics(outputs):
