@@ -50,6 +50,38 @@ def test_json_layout_and_sane_values(outputs):
     lo, hi = m["generated_range"]
     assert -1 <= lo <= hi <= 1                               # tanh output
     assert returned["quality_real"] == m["quality_real"]
+    assert m["classifier"]["seed"] == 0 and m["diverged_seeds"] == []
+
+
+def test_over_seeds_and_verdicts(outputs):
+    out, module, _, m = outputs
+    stats = m["over_seeds"]
+    assert stats["seeds"] == [0, 1] and [r["seed"] for r in m["per_seed"]] == [0, 1]
+    assert m["per_seed"][0]["last"]["d_loss"] == m["history"]["d_loss"][-1]   # first seed's curves
+    assert m["per_seed"][0]["last"]["entropy"] == m["quality_generated"]["entropy"]
+    assert m["per_seed"][0]["last"] != m["per_seed"][1]["last"]               # seeds differ
+    for key in module.KEYS:
+        part, name = key.split(".")
+        values = [r[part][name] for r in m["per_seed"]]
+        assert stats[key]["values"] == values, key
+        assert stats[key]["mean"] == pytest.approx(np.mean(values)), key
+        assert stats[key]["sd"] == pytest.approx(np.std(values, ddof=1)) and stats[key]["sd"] >= 0
+    v = m["verdicts"]
+    real_conf = {"mean": m["quality_real"]["mean_confidence"], "sd": 0.0}
+    gap = abs(stats["last.mean_confidence"]["mean"] - real_conf["mean"])
+    want = ("within noise" if gap <= stats["last.mean_confidence"]["sd"] else
+            "higher" if stats["last.mean_confidence"]["mean"] > real_conf["mean"] else "lower")
+    assert v["mean_confidence generated vs real"] == want
+    assert v["d_loss last vs first"] == "within noise"       # one epoch: last is first
+    assert v["claim"] in ("held", "held in part (narrower spread than real)", "not shown")
+    assert v["claim"] == "not shown"                           # confidence cannot rise in 1 epoch
+    table = (out / "table.md").read_text()
+    assert "over 2 seeds" in table and f"Claim: {v['claim']}." in table
+
+
+def test_bad_seeds_argument(outputs):
+    with pytest.raises(SystemExit):
+        outputs[1].parse_args(["--seeds", "0"])
 
 
 def test_plots_written(outputs):
