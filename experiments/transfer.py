@@ -376,7 +376,7 @@ def summarize(results: dict, labels: list[int]) -> dict:
         out["transfer_beats_scratch_at_fewest_labels"] = (
             out["by_labels"][str(few)]["verdict"] == "transfer ahead")
         out["features_beat_scratch_at_fewest_labels"] = bool(feat) and any(
-            spread_verdict(results[m][str(few)], results["scratch"][str(few)], "ahead", "")
+            spread_verdict(results[m][str(few)], results["scratch"][str(few)], "ahead", "behind")
             == "ahead" for m in feat)
     if feat and tune:
         gap = {k: out["by_labels"][str(k)]["fine_tune_minus_features"] for k in labels}

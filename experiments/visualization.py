@@ -28,7 +28,7 @@ pictures, not formulas; the formulas are the cited papers', implemented in `jdl.
   available offline here**, so the features are those of the CNN trained below on 28 x 28
   Fashion-MNIST, and the styles are synthetic NumPy textures (diagonal stripes, checkerboard).
 
-Also the test accuracy and the confusion matrix (docs/curriculum.md, chapter 2). Each of
+Also the test accuracy and the confusion matrix (per-class recall). Each of
 `--seeds` seeds trains a new network (initial weights, data order, validation split) against its
 own untrained baseline; the compared numbers are mean ± sd over the seeds (`over_seeds`) and each
 verdict follows exceeds_spread (`verdicts`). Writes `<out>/metrics.json`, `<out>/table.md` and
