@@ -1,37 +1,28 @@
 """Universal approximation: how many hidden units one layer needs to fit a 1-D function.
 
     python experiments/universal_approximation.py            # full: widths 1 to 1024, 3 seeds
-    python experiments/universal_approximation.py --quick    # seconds (the test)
+    python experiments/universal_approximation.py --quick    # seconds (the test): 2 seeds
 
-Claim (COMP9321, UNSW: "Neural network with at least one hidden layer is a universal
-approximator (can represent any function)", "The capacity of the network increases with more
-hidden units and more hidden layers"; Cybenko 1989, Hornik 1991): a single hidden layer of
-enough units fits any continuous function on an interval as closely as we like, and (our
-reading) the units needed grow with how hard the function is to follow. And its caveat
-(Engineering Deep Learning: "A *large* single—layered MLP will be able to represent any function,
-but learning the function can fail: Optimization algorithm is unable to find the required
-parameters.").
+Claim (COMP9321, UNSW, after Cybenko 1989 and Hornik 1991): one hidden layer of enough units
+fits any continuous function on an interval; (our reading) the units needed grow with how
+hard the function is to follow. Caveat (Engineering Deep Learning): "learning the function can
+fail", "Optimization algorithm is unable to find the required parameters".
 
 Method: three targets on [-1, 1]: smooth sin(pi x), sharp (a kink and a jump: |x| for
 x < 0.3, then 1), and high-frequency sin(6 pi x). For each width in `--widths`, 1-W-1 MLPs
 with tanh units are trained by Adam on `--points` evenly spaced inputs (batches of
 `--batch-size`) from two initializations:
-- `default`: jdl's Dense init (LeCun normal weights, zero biases): every unit's transition
-  tanh(w x + b) sits at x = 0 and training must move them apart;
-- `spread`: the hidden layer's transitions spread over the interval, as in the constructive
-  proofs (a sum of steps at many places): w ~ N(0, `--input-scale`^2), b = -w c with
-  c ~ U(-1, 1); the output layer as `default`.
+- `default`: jdl's Dense init (LeCun normal, zero biases): every tanh(w x + b) switches at 0;
+- `spread`: the hidden units' transitions spread over the interval, as in the constructive
+  proofs: w ~ N(0, `--input-scale`^2), b = -w c with c ~ U(-1, 1); output layer as `default`.
 Every (initialization, learning rate in `--lrs`, seed) is one member of a population trained
-as one program per width. The learning rate of each (initialization, width) is chosen by the
-median final training MSE over the seeds (the task is to fit the training points, so no
-held-out data is needed for that choice). The error is the mean squared error on a 4x finer
-grid, divided by the target's variance (relative MSE; 1 is the error of predicting the mean).
-The units needed are the smallest width whose median relative MSE over the seeds is below
-`--target`. The jump cannot be matched exactly by a continuous network; for the sharp target
-the error is also reported without the test points within 0.02 of the jump
-(`median_relative_mse_away_from_jump`), to show where the rest of the error lies.
-
-Writes `<out>/metrics.json`, `<out>/table.md` and `<out>/universal_approximation.png`.
+as one program per width; a seed sets the initial weights and the batch order. The error is
+the test MSE on a 4x finer grid over the target's variance (relative MSE). It spans orders of
+magnitude, so cells are mean ± sd over seeds of log10(relative MSE); the learning rate of each
+(initialization, width) has the lowest mean log10 final training MSE. Units needed: the
+smallest width whose mean is below log10(`--target`) by more than its sd. The sharp target's
+error is also given without the test points within 0.02 of its jump. Verdicts follow the
+spread rule. Writes `<out>/metrics.json`, `table.md` and `universal_approximation.png`.
 """
 from __future__ import annotations
 
@@ -43,7 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import finish_figure, parser, save_results, settings as _settings, write_table
+from _common import (add_seeds_argument, exceeds_spread, finish_figure, format_mean_sd, over_seeds,
+                     parser, save_results, seeds_of, settings as _settings, write_table)
 
 from jdl import losses, models, train, viz
 
@@ -54,13 +46,15 @@ TARGETS = {
 }
 INITS = ("spread", "default")
 JUMP, JUMP_WINDOW = 0.3, 0.02  # the sharp target's jump, and the half-width left out around it
+JUMP_FROM = 16                 # the widths judged for "no width fixes the jump"
+ERROR, AWAY = "log10_relative_mse", "log10_relative_mse_away_from_jump"
 
 
 def parse_args(argv=None):
     p = parser("universal_approximation", __doc__.splitlines()[0])
     p.add_argument("--widths", type=int, nargs="+",
                    default=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
-    p.add_argument("--seeds", type=int, default=3)
+    add_seeds_argument(p)
     p.add_argument("--lrs", type=float, nargs="+", default=[0.001, 0.003, 0.01])
     p.add_argument("--input-scale", type=float, default=10.0,
                    help="std of the hidden weights of the spread initialization")
@@ -71,12 +65,14 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.widths, args.seeds, args.lrs, args.points, args.epochs = [2, 32], 2, [0.003, 0.01], 128, 20
+    if not seeds_of(args) or not args.target > 0:  # seeds_of refuses --seeds 0
+        raise ValueError(f"--target: expected a relative MSE above 0, got {args.target}")
     return args
 
 
 def members(args) -> list[tuple[str, float, int]]:
     """(initialization, learning rate, seed) of every population member, in order."""
-    return list(itertools.product(INITS, args.lrs, range(args.seeds)))
+    return list(itertools.product(INITS, args.lrs, seeds_of(args)))
 
 
 @functools.cache
@@ -100,12 +96,12 @@ def spread_hidden_layer(params: dict, key, scale: float) -> dict:
 
 
 def init_members(width: int, args) -> train.TrainState:
-    """The population of `members(args)`: keys by seed (both inits of a seed share the output
-    layer), per-member learning rates, the spread members' hidden layers replaced."""
+    """The population of `members(args)`: one key per seed (initial weights and batch order;
+    both inits of a seed share the output layer), per-member learning rates, the spread
+    members' hidden layers replaced."""
     model, optimizer, _, _ = width_program(width)
     table = members(args)
-    base = jax.random.key(args.seed)
-    keys = jnp.stack([jax.random.fold_in(base, s) for _, _, s in table])
+    keys = jnp.stack([jax.random.key(s) for _, _, s in table])
     lrs = np.array([lr for _, lr, _ in table], np.float32)
     pop = train.init_population(model, optimizer, keys, (1, 1), hyperparams={"learning_rate": lrs})
     spread_keys = jnp.stack([jax.random.fold_in(k, 1) for k in keys])
@@ -117,37 +113,111 @@ def init_members(width: int, args) -> train.TrainState:
 
 
 def fit_width(width: int, x, y, x_test, args):
-    """Train every member at `width`: predictions (members, n_test), final train MSE (members,)."""
+    """Train every member at `width`: predictions (members, n_test), final train MSE (members,),
+    NaN for a member stopped by the non-finite guard (diverged)."""
     _, _, step, predict = width_program(width)
     pop, history = train.fit_population(init_members(width, args), step, (x, y),
                                         epochs=args.epochs, batch_size=args.batch_size,
                                         steps_per_call=len(x) // args.batch_size,
                                         unroll=False, verbose=0)
-    return (np.asarray(predict(pop.params, pop.state, jnp.asarray(x_test))),
-            np.asarray(history["loss"][-1]))
+    train_mse = np.asarray(history["loss"][-1], np.float64)
+    if "finite" in history:
+        train_mse = np.where(np.asarray(history["finite"][-1], bool), train_mse, np.nan)
+    return np.asarray(predict(pop.params, pop.state, jnp.asarray(x_test))), train_mse
 
 
 def summarize(predictions, train_mse, y_test, args, away=None) -> dict:
-    """Per initialization: the chosen learning rate and the seeds' relative test MSEs (and,
-    with the mask `away`, the median relative MSE on those test points only)."""
-    table = members(args)
-    relative = ((predictions - y_test) ** 2).mean(1) / y_test.var()
+    """Per initialization: the chosen learning rate, each seed's relative test MSE (None: the
+    seed diverged) and `over_seeds` (mean ± sd of log10 relative MSE; with the mask `away`, also
+    on those test points only)."""
+    table, seeds = members(args), seeds_of(args)
+    ok = np.isfinite(train_mse)
+    relative = np.where(ok, ((predictions - y_test) ** 2).mean(1) / y_test.var(), np.nan)
     if away is not None:
-        relative_away = ((predictions[:, away] - y_test[away]) ** 2).mean(1) / y_test.var()
+        rel_away = np.where(ok, ((predictions[:, away] - y_test[away]) ** 2).mean(1) / y_test.var(), np.nan)
+    train_log = np.where(ok, np.log10(np.where(ok, train_mse, 1.0)), np.inf)
     out = {}
     for init in INITS:
-        by_lr = {lr: [i for i, (n, r, _) in enumerate(table) if n == init and r == lr]
-                 for lr in args.lrs}
-        best = min(args.lrs, key=lambda lr: np.median(train_mse[by_lr[lr]]))
-        chosen = by_lr[best]
-        out[init] = {"lr": best, "relative_mse": relative[chosen].tolist(),
-                     "median_relative_mse": float(np.median(relative[chosen])),
-                     "train_mse": train_mse[chosen].tolist(),
-                     "median_train_mse_by_lr": {str(lr): float(np.median(train_mse[i]))
-                                                for lr, i in by_lr.items()},
+        by_lr = {lr: [i for i, (n, r, _) in enumerate(table) if n == init and r == lr] for lr in args.lrs}
+        score = {lr: float(np.mean(train_log[i])) for lr, i in by_lr.items()}
+        chosen = by_lr[min(args.lrs, key=score.get)]
+        records = [{ERROR: np.log10(relative[i]),
+                    **({AWAY: np.log10(rel_away[i])} if away is not None else {})} for i in chosen]
+        out[init] = {"lr": min(args.lrs, key=score.get),
+                     "relative_mse": [float(v) if np.isfinite(v) else None for v in relative[chosen]],
+                     "train_mse": [float(v) if np.isfinite(v) else None for v in train_mse[chosen]],
+                     "mean_log10_train_mse_by_lr": {str(lr): s if np.isfinite(s) else None
+                                                    for lr, s in score.items()},
+                     "over_seeds": over_seeds(records, list(records[0]), seeds)["over_seeds"],
                      "member": chosen[0]}
-        if away is not None:
-            out[init]["median_relative_mse_away_from_jump"] = float(np.median(relative_away[chosen]))
+    return out
+
+
+def side(a: dict, b: dict) -> str:
+    """The spread rule in words: a is "higher" or "lower" than b beyond the spread, else
+    "within noise" ("missing" when a seed diverged)."""
+    rule = exceeds_spread(a, b)
+    return "missing" if rule is None else "within noise" if not rule else (
+        "higher" if a["mean"] > b["mean"] else "lower")
+
+
+def units_needed(rows: dict, widths: list[int], target: float) -> dict:
+    """Smallest width whose mean log10 error is below log10(target) beyond its sd, and a status:
+    "reached", "within noise" (a mean below the target, none beyond the spread), "not reached"."""
+    goal = {"mean": float(np.log10(target)), "sd": 0.0}
+    sides = {w: side(rows[w]["over_seeds"][ERROR], goal) for w in widths}
+    below = [w for w in widths if rows[w]["over_seeds"][ERROR]["mean"] is not None
+             and rows[w]["over_seeds"][ERROR]["mean"] < goal["mean"]]
+    beyond = [w for w in widths if sides[w] == "lower"]
+    return {"units_needed": min(beyond) if beyond else None,
+            "units_needed_status": "reached" if beyond else "within noise" if below else "not reached",
+            "vs_target": {str(w): s for w, s in sides.items()}}
+
+
+def judge(sides: list[str], expected: str) -> str:
+    """"held" when every side is `expected`, "did not hold" when one is the opposite, else
+    "missing" (a seed diverged) or "within noise"."""
+    if sides and all(s == expected for s in sides):
+        return "held"
+    if any(s in ("higher", "lower") and s != expected for s in sides):
+        return "did not hold"
+    return "missing" if "missing" in sides else "within noise"
+
+
+def verdicts(results: dict, args) -> dict:
+    """The claims by the spread rule: units grow with difficulty (sin(6 pi x) worse than
+    sin(pi x) at the width where the smooth one reached the target); no width from JUMP_FROM
+    fixes the jump (sharp worse than smooth at each, the widest not better than the narrowest;
+    and apart: without the jump the error is lower); default init fails on sin(6 pi x) (worse
+    than spread at each width from spread's units needed)."""
+    def stat(name, init, w, key=ERROR):
+        return results[name][init]["widths"][w]["over_seeds"][key]
+    out = {"units_grow_with_difficulty": {}, "jump_not_fixed_by_width": {},
+           "default_vs_spread": {n: {str(w): side(stat(n, "default", w), stat(n, "spread", w))
+                                     for w in args.widths} for n in TARGETS}}
+    wide = [w for w in args.widths if w >= JUMP_FROM] or args.widths[-1:]
+    for init in INITS:
+        ws, wh = (results[n][init]["units_needed"] for n in ("smooth", "high_frequency"))
+        at = side(stat("high_frequency", init, ws), stat("smooth", init, ws)) if ws else "missing"
+        verdict = "not judged" if ws is None else judge([at], "higher")
+        out["units_grow_with_difficulty"][init] = {
+            "smooth": ws, "high_frequency": wh, "high_frequency_vs_smooth_at_smooth_units": at,
+            "verdict": "did not hold" if verdict == "held" and wh is not None and wh <= ws else verdict}
+        rest = {str(w): side(stat("sharp", init, w, AWAY), stat("sharp", init, w)) for w in wide}
+        smooth = {str(w): side(stat("sharp", init, w), stat("smooth", init, w)) for w in wide}
+        trend = side(stat("sharp", init, wide[-1]), stat("sharp", init, wide[0]))
+        out["jump_not_fixed_by_width"][init] = {
+            "widths": wide, "sharp_vs_smooth": smooth, "widest_vs_narrowest": trend,
+            "verdict": "did not hold" if trend == "lower" else judge(list(smooth.values()), "higher"),
+            "away_from_jump_vs_all": rest, "away_from_jump_verdict": judge(list(rest.values()), "lower")}
+    ws = results["high_frequency"]["spread"]["units_needed"]
+    gap = {str(w): side(stat("high_frequency", "default", w), stat("high_frequency", "spread", w))
+           for w in args.widths if ws is not None and w >= ws}
+    verdict = "not judged" if ws is None else judge(list(gap.values()), "higher")
+    out["default_fails_high_frequency"] = {
+        "from_width": ws, "default_vs_spread": gap,
+        "default_units_needed_status": results["high_frequency"]["default"]["units_needed_status"],
+        "verdict": "did not hold" if results["high_frequency"]["default"]["units_needed"] else verdict}
     return out
 
 
@@ -167,26 +237,38 @@ def main(argv=None) -> dict:
                 curves[(name, init, width)] = predictions[row.pop("member")]
                 row["seconds"] = round(time.perf_counter() - t0, 1)
                 results[name][init]["widths"][width] = row
-            print(f"{name:15s} width {width:5d}  relative MSE " + "  ".join(
-                f"{i} {results[name][i]['widths'][width]['median_relative_mse']:.2e}" for i in INITS))
+            print(f"{name:15s} width {width:5d}  log10 relative MSE " + "  ".join(
+                f"{i} {format_mean_sd(results[name][i]['widths'][width]['over_seeds'][ERROR], 2)}"
+                for i in INITS))
         for init in INITS:
-            rows = results[name][init]["widths"]
-            reached = [w for w in args.widths if rows[w]["median_relative_mse"] < args.target]
-            results[name][init]["units_needed"] = min(reached) if reached else None
-    write_table(args.out, table(results, args))
-    out = {"settings": _settings(args), "results": results}
+            results[name][init].update(units_needed(results[name][init]["widths"], args.widths, args.target))
+    verdict = verdicts(results, args)
+    write_table(args.out, table(results, verdict, args))
+    out = {"settings": _settings(args), "seeds": seeds_of(args), "results": results, "verdicts": verdict}
     save_results(args.out, out, started=started)
     plot(results, curves, x_test[:, 0], args)
     return out
 
 
-def table(results: dict, args) -> str:
-    lines = ["| target | init | " + " | ".join(f"W={w}" for w in args.widths) + " | units needed |",
+def table(results: dict, verdict: dict, args) -> str:
+    """Mean ± sd over seeds of log10(relative test MSE) per width, units needed, the verdicts."""
+    lines = [f"log10(test MSE / variance), mean ± sd over seeds {seeds_of(args)}; target {np.log10(args.target):.2f}\n",
+             "| target | init | " + " | ".join(f"W={w}" for w in args.widths) + " | units needed |",
              "|---|---|" + "---|" * (len(args.widths) + 1)]
-    for name, by_init in results.items():
-        for init, r in by_init.items():
-            cells = " | ".join(f"{r['widths'][w]['median_relative_mse']:.1e}" for w in args.widths)
-            lines.append(f"| {name} | {init} | {cells} | {r['units_needed'] or 'not reached'} |")
+    rows = [(n, i, ERROR) for n in TARGETS for i in INITS] + [("sharp", i, AWAY) for i in INITS]
+    for name, init, key in rows:
+        r = results[name][init]
+        cells = " | ".join(format_mean_sd(r["widths"][w]["over_seeds"][key], 2, none="diverged", some="finite")
+                           for w in args.widths)
+        needed = (r["units_needed"] or r["units_needed_status"]) if key == ERROR else "-"
+        label = name if key == ERROR else "sharp, away from jump"
+        lines.append(f"| {label} | {init} | {cells} | {needed} |")
+    grow, jump = verdict["units_grow_with_difficulty"], verdict["jump_not_fixed_by_width"]
+    lines += ["", "- units grow with difficulty: " + ", ".join(f"{i} init {grow[i]['verdict']}" for i in INITS),
+              "- no width fixes the jump: " + ", ".join(f"{i} init {jump[i]['verdict']}" for i in INITS)
+              + "; error lower away from the jump: " + ", ".join(
+                  f"{i} init {jump[i]['away_from_jump_verdict']}" for i in INITS),
+              f"- default init fails on high_frequency: {verdict['default_fails_high_frequency']['verdict']}"]
     return "\n".join(lines) + "\n"
 
 
@@ -196,20 +278,22 @@ def plot(results: dict, curves: dict, x_test: np.ndarray, args):
     widths = args.widths
     for (name, by_init), color in zip(results.items(), ("C0", "C1", "C2")):
         for init, style in zip(INITS, ("-", "--")):
-            axes[0].plot(widths, [by_init[init]["widths"][w]["median_relative_mse"] for w in widths],
-                         marker="o", ls=style, color=color, label=f"{name} ({init} init)")
-    axes[0].axhline(args.target, color="k", ls=":", label=f"target {args.target}")
-    axes[0].set(xscale="log", yscale="log", xlabel="hidden units",
-                ylabel="test MSE / variance (median of seeds)")
+            stats = [by_init[init]["widths"][w]["over_seeds"][ERROR] for w in widths]
+            axes[0].errorbar(widths, [np.nan if s["mean"] is None else s["mean"] for s in stats],
+                             yerr=[np.nan if s["sd"] is None else s["sd"] for s in stats], capsize=2,
+                             marker="o", ls=style, color=color, label=f"{name} ({init} init)")
+    axes[0].axhline(np.log10(args.target), color="k", ls=":", label=f"target {args.target}")
+    axes[0].set(xscale="log", xlabel="hidden units", ylabel="log10(test MSE / variance), mean ± sd")
+    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     shown = sorted({widths[0], widths[len(widths) // 2], widths[-1]})
     for ax, (name, f) in zip(axes[1:], TARGETS.items()):
         ax.plot(x_test, f(x_test), color="k", lw=2, label="target")
         for w in shown:
             ax.plot(x_test, curves[(name, "spread", w)], label=f"{w} units")
-        ax.set(title=f"{name} (spread init)", xlabel="x")
+        ax.set(title=f"{name} (spread init, seed {args.seed})", xlabel="x")
     return finish_figure(fig, args.out / "universal_approximation.png",
                          "One hidden layer of tanh units fitting 1-D functions",
-                         grid=axes, legend=axes)
+                         grid=axes, legend=axes[1:])
 
 
 if __name__ == "__main__":
