@@ -1,31 +1,22 @@
 """Exploding gradients: a tanh RNN trained with and without gradient clipping, from recurrent
 weights of spectral radius 3 and 1; and whether clipping helps a vanishing gradient.
 
-    python experiments/exploding_gradients.py            # 3 seeds x 6 runs (about a minute)
-    python experiments/exploding_gradients.py --quick    # T = 10, tiny (the tests)
-    python experiments/exploding_gradients.py --clip 0.5 --lr 0.05 --seeds 5
+    python experiments/exploding_gradients.py [--quick] [--length 100] [--seeds 3] [--clip 1.0]
 
 Claim (*Engineering Deep Learning*, "Challenges with RNNs"): "It is possible to solve exploding
 gradient problems using the technique known as gradient clipping. But it is highly challenging
 to deal with vanishing gradients."
 
-Method: `nn.SimpleRNNCell(32)` -> last output -> Dense(1) on the adding problem at T = 50
-(`long_term_dependency.adding_problem`; predicting 1.0 gives MSE 0.167), batch 32, the same
-seeds and batches for every run. Three configurations, each trained without clipping and with
-`optimizers.clip(opt, 1.0)` (`optax.clip_by_global_norm`: g <- g min(1, 1 / ||g||)):
-`radius3_sgd`, W_h orthogonal x 3 (every eigenvalue of modulus 3), plain SGD lr 0.1;
-`radius1_sgd`, the default orthogonal W_h, the same SGD; `radius1_adam`, the default W_h and
-Adam lr 0.003, the setup in which long_term_dependency.py's simple RNN fails at T = 50 (the
-vanishing side). Every step records the global L2 norm of the gradient BEFORE clipping (an
-Optax transformation, `record_gradient_norm`, first in the chain) and skips a step whose loss
-or gradient is not finite (parameters and optimizer state kept). Then the test MSE on 1,000
-sequences and dL/dh_t per step (`long_term_dependency.state_gradient_norms`) before and after.
-
-Writes <out>/metrics.json, table.md, loss.png, grad_norm.png and state_gradients.png.
+Method: `nn.SimpleRNNCell(32)` -> Dense(1) on the adding problem, T = 50 (predicting 1.0: MSE
+0.167); W_h orthogonal x 3 or x 1, SGD 0.1 or Adam 0.003, each without and with
+`optimizers.clip(opt, 1.0)`; ||g||_2 before clipping at every step, non-finite steps skipped.
+Mean ± sd over the seeds (each: its init and batches), verdicts by the spread rule. Writes
+<out>/metrics.json, table.md, loss.png, grad_norm.png, state_gradients.png.
 """
 from __future__ import annotations
 
 import functools
+import math
 import time
 from typing import NamedTuple
 
@@ -33,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from _common import finish_figure, parser, save_results, settings, write_table
+from _common import (add_seeds_argument, exceeds_spread, finish_figure, mean_sd, parser,
+                     save_results, seeds_of, settings, write_table)
 from long_term_dependency import (BASELINE_MSE, TOLERANCE, adding_problem, compiler_options,
                                   init_state, model, squared_error, state_gradient_norms,
                                   training_batches, windowed)
@@ -127,85 +119,130 @@ def run_seed(program, net: nn.Layer, opt, clip, seed: int, args, data) -> tuple[
     logs, out = jax.tree.map(np.asarray, (logs, out))
     loss, norm, skipped = logs["loss"].astype(np.float64), logs["grad_norm"], logs["skipped"]
     finite_loss, finite_norm = np.isfinite(loss), np.isfinite(norm)
+    first_bad = int(np.argmax(skipped)) + 1 if skipped.any() else None
+    ratio = lambda g: _num(g[0] / g[-1])  # noqa: E731  dL/dh_0 / dL/dh_T-1
     record = {
-        "seed": seed, "test_mse": _num(out["test_mse"]),
-        "test_accuracy": _num(out["test_accuracy"]), "skipped_steps": int(skipped.sum()),
-        "first_skipped_step": int(np.argmax(skipped)) + 1 if skipped.any() else None,
+        "seed": seed, "test_mse": _num(out["test_mse"]), "test_accuracy": _num(out["test_accuracy"]),
+        "skipped_steps": int(skipped.sum()), "first_skipped_step": first_bad,
         "finite_loss_but_nonfinite_gradient": int(np.sum(finite_loss & skipped)),
-        "grad_norm_first_step": _num(norm[0]),
+        "grad_norm_first_step": _num(norm[0]), "grad_norm_median": _num(np.median(norm)),
         "grad_norm_max": _num(np.max(norm[finite_norm])) if finite_norm.any() else None,
         "nonfinite_grad_norm_steps": int(np.sum(~finite_norm)),
-        "grad_norm_median": _num(np.median(norm)),
         "clipped_fraction": None if clip is None else _num(np.mean(norm > clip)),
-        "loss_first_step": _num(loss[0]),
+        "loss_first_step": _num(loss[0]), "loss_last_window": _num(np.mean(loss[-args.window:])),
         "loss_max_finite": _num(np.max(loss[finite_loss])) if finite_loss.any() else None,
-        "loss_last_window": _num(np.mean(loss[-args.window:])),
         "loss_curve": [_num(v) for v in windowed(loss, args.window)],
         "grad_norm_curve": [_num(v) for v in windowed(np.log10(norm), args.window)],
-        "grad_ratio_first_last_init": _num(out["before"][0] / out["before"][-1]),
-        "grad_ratio_first_last_trained": _num(out["after"][0] / out["after"][-1]),
+        "grad_ratio_first_last_init": ratio(out["before"]),
+        "grad_ratio_first_last_trained": ratio(out["after"]),
         "state_grad_norm_init": [_num(v) for v in out["before"]],
         "state_grad_norm_trained": [_num(v) for v in out["after"]]}
     return record, {"loss": loss, "grad_norm": norm}
 
 
-def run_all(args) -> tuple[dict, dict]:
-    """Every (configuration, clipping) pair over the seeds; one compile per optimizer."""
-    rng = np.random.default_rng
+def run_all(args) -> tuple[dict, dict, float]:
+    """Every (configuration, clipping) pair over the seeds, one compile per optimizer; and the
+    test MSE of predicting 1.0 (1/6 in expectation), a constant for the spread rule."""
+    rng, seeds = np.random.default_rng, seeds_of(args)
     data = {seed: training_batches(rng([seed, args.length]), args.steps, args.batch_size,
-                                   args.length) for seed in range(args.seed, args.seed + args.seeds)}
+                                   args.length) for seed in seeds}
     data["probe_test"] = [adding_problem(rng([k, args.length]), n, args.length)
                           for k, n in ((10_000, args.probe_size), (20_000, args.test_size))]
     nets, programs, runs, curves = networks(args.hidden), {}, {}, {}
+    base = {"mean": float(np.mean((data["probe_test"][1][1] - 1.0) ** 2)), "sd": 0.0, "finite": 2}
     for config, (scale, kind) in CONFIGS.items():
         for clip in (None, args.clip):
             name, opt = f"{config}_{'clipped' if clip else 'unclipped'}", optimizer(kind, args, clip)
             if (kind, clip) not in programs:  # compiled on its first call
                 programs[kind, clip] = make_program(opt, args)
             program, started, records = programs[kind, clip], time.perf_counter(), []
-            for seed in range(args.seed, args.seed + args.seeds):
+            for seed in seeds:
                 record, arrays = run_seed(program, nets[scale], opt, clip, seed, args, data)
                 records.append(record)
                 curves.setdefault(name, arrays)  # the first seed's steps, for the plots
+            stats = combine(records, seeds)
             runs[name] = {"init_scale": scale, "optimizer": kind, "clip": clip, "seeds": records,
-                          "summary": summarize(records),
+                          "over_seeds": stats, "vs_baseline": spread_verdict(
+                              stats["test_mse"], base, "below baseline", "above baseline"),
                           "seconds": round(time.perf_counter() - started, 1)}
-            s = runs[name]["summary"]
-            print(f"  {name:22s} test MSE {s['test_mse']}  skipped {s['skipped_steps']}  max "
-                  f"grad norm {s['grad_norm_max']}  dL/dh_0 / dL/dh_T-1 {s['grad_ratio_first_last_init']}"
-                  f" -> {s['grad_ratio_first_last_trained']}  ({runs[name]['seconds']} s)", flush=True)
-    return runs, curves
+            print(f"  {name:22s} " + " | ".join(table_cells(runs[name], len(seeds)))
+                  + f"  ({runs[name]['seconds']} s)", flush=True)
+    return runs, curves, base["mean"]
 
 
-def summarize(records: list[dict]) -> dict:
-    """Per run: the values over seeds (lists), since a diverged seed has no mean."""
-    keys = ("test_mse", "test_accuracy", "skipped_steps", "first_skipped_step",
-            "grad_norm_first_step", "grad_norm_max", "clipped_fraction", "loss_last_window",
-            "grad_ratio_first_last_init", "grad_ratio_first_last_trained")
-    return {k: [r[k] for r in records] for k in keys}
+STATS = ("test_mse", "test_accuracy", "loss_last_window", "clipped_fraction", "skipped_steps")
+LOG10 = ("grad_norm_first_step", "grad_norm_max", "grad_ratio_first_last_init",
+         "grad_ratio_first_last_trained")  # 1e-15 to 1e35: over_seeds holds log10_<key>
 
 
-def _cell(values, fmt: str, none: str = "diverged") -> str:  # 0: float32 underflow
-    return ", ".join(none if v is None else "0" if v == 0 else fmt.format(v) for v in values)
+def finite_stat(values) -> dict:
+    """mean_sd over the finite values, `finite` of them (a diverged seed's None, the log10 of an
+    underflowed 0, left out); `values` keeps every seed's, None where not finite."""
+    vals = [None if v is None or not np.isfinite(v) else float(v) for v in values]
+    kept = [v for v in vals if v is not None]
+    return {**(mean_sd(kept) if kept else {"mean": None, "sd": None}), "finite": len(kept),
+            "values": vals}
 
 
-def table(runs: dict) -> str:
-    """One row per run, one value per seed in each cell."""
-    rows = ["| run | test MSE | skipped steps (first) | gradient norm at step 1 | max gradient "
-            "norm | steps clipped | train MSE, last 50 steps | dL/dh_0 / dL/dh_T-1 before -> "
-            "after |", "|---|---|---|---|---|---|---|---|"]
-    for name, r in runs.items():
-        s = r["summary"]
-        skipped = ", ".join(f"{n} ({f})" if n else "0" for n, f in
-                            zip(s["skipped_steps"], s["first_skipped_step"]))
-        ratios = ", ".join(f"{_cell([a], '{:.1e}', '-')} -> {_cell([b], '{:.1e}', '-')}"
-                           for a, b in zip(s["grad_ratio_first_last_init"],
-                                           s["grad_ratio_first_last_trained"]))
-        rows.append(f"| {name} | {_cell(s['test_mse'], '{:.3f}')} | {skipped} | "
-                    f"{_cell(s['grad_norm_first_step'], '{:.2g}')} | "
-                    f"{_cell(s['grad_norm_max'], '{:.2g}')} | "
-                    f"{_cell(s['clipped_fraction'], '{:.0%}', '-')} | "
-                    f"{_cell(s['loss_last_window'], '{:.3g}')} | {ratios} |")
+def combine(records: list[dict], seeds: list[int]) -> dict:
+    """`over_seeds` of one run: the seeds, how many diverged (non-finite test MSE), `finite_stat`
+    of each key of STATS and of log10 v (v > 0) for each key of LOG10."""
+    log = lambda v: None if v is None or v <= 0 else math.log10(v)  # noqa: E731
+    return {"seeds": list(seeds), "diverged": sum(r["test_mse"] is None for r in records),
+            **{k: finite_stat([r[k] for r in records]) for k in STATS},
+            **{f"log10_{k}": finite_stat([log(r[k]) for r in records]) for k in LOG10}}
+
+
+def spread_verdict(a: dict, b: dict, lower: str, higher: str) -> str:
+    """`lower` / `higher` when a's mean is below / above b's by more than sd_a + sd_b, else
+    "within noise"; "diverged" / "no spread" when either has 0 / 1 finite seeds."""
+    if min(a["finite"], b["finite"]) < 2:
+        return "diverged" if min(a["finite"], b["finite"]) == 0 else "no spread"
+    return "within noise" if not exceeds_spread(a, b) else lower if a["mean"] < b["mean"] else higher
+
+
+def verdicts(runs: dict, n: int) -> dict:
+    """Per configuration, clipped against unclipped test MSE: a diverged seed counts as a loss
+    (an infinite MSE), so the side with fewer diverged seeds is better; with as many diverged,
+    the spread rule over the finite seeds. `on_finite_seeds`: the spread rule on those alone."""
+    out = {}
+    for config in CONFIGS:
+        c, u = (runs[f"{config}_{side}"]["over_seeds"] for side in ("clipped", "unclipped"))
+        dc, du = c["diverged"], u["diverged"]
+        finite = (spread_verdict(c["test_mse"], u["test_mse"], "clipped better", "clipped worse")
+                  if max(dc, du) < n else None)  # None: one side has no finite seed
+        out[config] = {"diverged_unclipped": du, "diverged_clipped": dc, "clipped_vs_unclipped": (
+            "both diverged" if dc == du == n else finite if dc == du
+            else "clipped better" if dc < du else "clipped worse"), "on_finite_seeds": finite,
+            "clipped_vs_baseline": runs[f"{config}_clipped"]["vs_baseline"]}
+    return out
+
+
+def table_cells(run: dict, n: int) -> list[str]:
+    """One run's cells: '0.051 ± 0.005', '(k finite)' added when some seeds are missing."""
+    def cell(stat, fmt="{:.3f}", none="-"):
+        some = f" ({stat['finite']} finite)" if stat["finite"] < n else ""
+        text = f"{fmt.format(stat['mean'])} ± {fmt.format(stat['sd'])}" if stat["finite"] else none
+        return text + (some if stat["finite"] else "")
+    s = run["over_seeds"]
+    return [f"{s['diverged']} of {n}", cell(s["test_mse"], none="diverged"),
+            cell(s["loss_last_window"], none="diverged"), cell(s["clipped_fraction"], "{:.0%}"),
+            cell(s["skipped_steps"], "{:.0f}"), *(cell(s[f"log10_{k}"], "{:.1f}") for k in LOG10),
+            run["vs_baseline"]]
+
+
+def table(runs: dict, verdict: dict, n: int, window: int) -> str:
+    """Mean ± sd over the seeds per run (over the finite seeds where some diverged), then the
+    verdicts per configuration."""
+    rows = [f"| run | diverged | test MSE | train MSE, last {window} steps | steps clipped | skipped "
+            "steps | log10 gradient norm at step 1 | log10 max gradient norm | log10 dL/dh_0 / "
+            "dL/dh_T-1 before | after | test MSE vs predicting 1.0 |", "|---" * 11 + "|"]
+    rows += [f"| {name} | " + " | ".join(table_cells(r, n)) + " |" for name, r in runs.items()]
+    rows += ["", "| configuration | diverged unclipped | diverged clipped | clipped vs unclipped "
+             "(test MSE) | on the finite seeds | clipped vs predicting 1.0 |", "|---" * 6 + "|"]
+    rows += [f"| {c} | {v['diverged_unclipped']} of {n} | {v['diverged_clipped']} of {n} | "
+             f"{v['clipped_vs_unclipped']} | {v['on_finite_seeds'] or '-'} | {v['clipped_vs_baseline']} |"
+             for c, v in verdict.items()]
     return "\n".join(rows) + "\n"
 
 
@@ -244,22 +281,22 @@ def plot_state_gradients(runs: dict, length: int, path):
 def parse_args(argv=None):
     p = parser("exploding_gradients", __doc__.splitlines()[0])
     p.add_argument("--length", type=int, default=50, help="T of the adding problem")
-    p.add_argument("--hidden", type=int, default=32)
-    p.add_argument("--steps", type=int, default=3000)
-    p.add_argument("--batch-size", type=int, default=32)
+    for flag, default in (("--hidden", 32), ("--steps", 3000), ("--batch-size", 32),
+                          ("--test-size", 1000)):
+        p.add_argument(flag, type=int, default=default)
     p.add_argument("--lr", type=float, default=0.1, help="SGD learning rate")
     p.add_argument("--adam-lr", type=float, default=3e-3, help="Adam learning rate")
     p.add_argument("--clip", type=float, default=1.0, help="max global gradient norm")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--test-size", type=int, default=1000)
+    add_seeds_argument(p)
     p.add_argument("--probe-size", type=int, default=256, help="sequences for dL/dh_t")
     p.add_argument("--window", type=int, default=50, help="steps per curve point in the JSON")
     args = p.parse_args(argv)
     if args.quick:
         args.length, args.hidden, args.steps, args.batch_size, args.seeds = 10, 8, 60, 16, 2
         args.test_size, args.probe_size, args.window = 64, 16, 10
-    if args.length < 2 or args.seeds < 1 or args.clip <= 0 or args.steps < args.window:
-        p.error("expected --length >= 2, --seeds >= 1, --clip > 0 and --steps >= --window")
+    seeds_of(args)  # ValueError naming --seeds below 1
+    if args.length < 2 or args.clip <= 0 or args.steps < args.window:
+        p.error(f"expected --length >= 2, --clip > 0, --steps >= --window, got {vars(args)}")
     return args
 
 
@@ -268,10 +305,15 @@ def main(argv=None) -> dict:
     started = time.perf_counter()
     print(f"simple RNN {args.hidden}, adding problem T = {args.length}, SGD lr {args.lr}, batch "
           f"{args.batch_size}, {args.steps} steps, clip {args.clip}, {args.seeds} seed(s)")
-    runs, curves = run_all(args)
+    runs, curves, baseline = run_all(args)
+    verdict = verdicts(runs, args.seeds)
+    exploded = [v["diverged_clipped"] == 0 for v in verdict.values() if v["diverged_unclipped"]]
     metrics = {"task": "adding problem", "length": args.length, "baseline_mse": BASELINE_MSE,
-               "runs": runs, "settings": settings(args)}
-    write_table(args.out, table(runs))
+               "baseline_test_mse": baseline,
+               "runs": runs, "verdicts": verdict,  # None: no unclipped run diverged
+               "clipping_prevents_divergence": all(exploded) if exploded else None,
+               "settings": settings(args)}
+    write_table(args.out, table(runs, verdict, args.seeds, args.window))
     plot_steps(curves, "loss", "training MSE", args.out / "loss.png",
                f"Training MSE per step, T = {args.length} (first seed; gaps: not finite)")
     plot_steps(curves, "grad_norm", "||gradient||_2 before clipping", args.out / "grad_norm.png",
