@@ -13,10 +13,10 @@ import jax.numpy as jnp
 from jax import lax
 
 from jdl import initializers
+from jdl.nn._conv_grad import conv2d
 from jdl.nn._layer import Layer, as_shape, check_rank, ntuple, per_channel
 
 Padding = str | int | Sequence[int] | Sequence[tuple[int, int]]
-_DIMENSIONS = ("NHWC", "HWIO", "NHWC")
 
 
 def explicit_padding(padding: Padding, in_hw: tuple[int, int], window: tuple[int, int],
@@ -102,9 +102,7 @@ def Conv(features: int, kernel_size: int | Sequence[int], stride: int | Sequence
     def apply(params, state, x, *, key=None, train=False):
         check_rank("Conv", x.shape, 4, layout="(batch, height, width, channels)")
         pads = explicit_padding(padding, x.shape[1:3], window, strides, "Conv")
-        y = lax.conv_general_dilated(x, params["w"].astype(x.dtype), strides, pads,
-                                     rhs_dilation=dilations, dimension_numbers=_DIMENSIONS,
-                                     feature_group_count=groups)
+        y = conv2d(x, params["w"].astype(x.dtype), strides, pads, dilations, groups)
         if use_bias:
             y = y + per_channel(params["b"].astype(x.dtype), y.ndim)
         return y, state

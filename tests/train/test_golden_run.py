@@ -3,8 +3,11 @@
 A BN + dropout CNN trained by `fit` for 2 epochs (K = 4 steps per call, shuffling, validation,
 early stopping with restore) and a 3-member population with per-member learning rates and
 patience, each reduced to a sha256 digest of every parameter, state and step byte. The
-digests in `golden/digests.json` were recorded before the epoch engine was rewritten; the
-engine must reproduce them exactly.
+digests in `golden/digests.json` were first recorded before the epoch engine was rewritten,
+and the engine reproduced them exactly. They were recorded anew (and the other environments'
+entries dropped, to be recorded again there) on 2026-12-06, when Conv's filter gradient became
+matrix products on the CPU: a deliberate change of float summation order in a layer, checked
+against flax.linen to 1e-5 in tests/nn/test_conv_grad.py, not a change of the engine.
 
 XLA's floating-point results depend on the JAX release and on the CPU's vector instructions,
 so a digest is recorded per (JAX version, machine, AVX-512 or not); on an environment with no
