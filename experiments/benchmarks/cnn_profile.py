@@ -91,6 +91,10 @@ def classify(op_name: str, shape: str, function: str, filename: str) -> str:
                                                                  "_tree_math.py", "_combining.py",
                                                                  "numerics.py")):
         return "optimizer (Adam update)"
+    if function.startswith(("_filter_tangent", "taps")):   # Conv's filter gradient as products
+        dims = [int(d) for d in re.findall(r"\d+", shape.split("[", 1)[-1].split("]")[0])]
+        conv2 = dims[-1] == 64 or (len(dims) == 4 and dims[1] in (14, 16))
+        return f"conv{2 if conv2 else 1} filter gradient"
     for key, name in (("Conv.", "conv bias"), ("BatchNorm", "batch norm"), ("_moments", "batch norm"),
                       ("_pool", "max-pool"), ("Dense.", "dense"), ("Dropout", "dropout"),
                       ("dropout_key", "dropout"), ("elementwise", "ReLU"), ("per_channel", "batch norm")):

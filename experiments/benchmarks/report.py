@@ -13,6 +13,13 @@ def _f(value, digits=1):
     return "-" if value is None else f"{value:,.{digits}f}"
 
 
+def _runs_note(r: dict) -> str:
+    """The row's note, with every run's steps/s when the row ran more than once (the median shown)."""
+    runs = r.get("repeats_steps_per_s") or []
+    listed = f"runs: {', '.join(_f(v) for v in runs)}" if len(runs) > 1 else ""
+    return "; ".join(part for part in (r.get("note", ""), listed) if part)
+
+
 def add_ratios(case: str, rows: dict) -> None:
     """ratio = rate / pure-jax's rate (epoch rates for mlp/cnn, so `fit` rows compare like for like)."""
     def ok(name):
@@ -48,7 +55,7 @@ def table(case: str, result: dict) -> str:
             out.append(f"| {name} | {_f(r['steps_per_s'])}{dagger} | {_f(r['epoch_steps_per_s'])} | "
                        f"{_f(r.get('ratio_to_pure_jax'), 2)} | {_f(r['compile_s'], 2)} | "
                        f"{_f(r['test_accuracy'], 4)} | {_f(r['peak_rss_mb'], 0)} | {_f(r['total_s'])} | "
-                       f"{r['steps']} | {r.get('note', '')} |")
+                       f"{r['steps']} | {_runs_note(r)} |")
     elif case == "small":
         out.append(f"Settings: {s['steps']} steps timed after {s['warmup']} warm-up steps, one sync at "
                    f"the end, best of {s['repeats']}; 8 random batches cycled.")

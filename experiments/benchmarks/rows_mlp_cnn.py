@@ -43,13 +43,17 @@ def _jdl_row(case: str, row: str, cfg: dict, data) -> dict:
     times = history["epoch_time"]
     rate = bc.epoch_rate(nb, times)
     acc = train.evaluate(ts, eval_step, (xt, yt))["accuracy"]
-    k = nb if scan else kwargs.get("steps_per_call", 4)
+    if row == "jdl-chunk":   # fit's defaults: say what its rule chose
+        rule = train.chunking_rule(step, ts, (x[:cfg["batch"]], y[:cfg["batch"]]), num_batches=nb)
+        chosen = f"defaults: steps_per_call={rule['steps_per_call']}, unroll={rule['unroll']}"
+    else:
+        chosen = f"steps_per_call={nb if scan else 1}{', unroll=False' if scan else ''}"
     return dict(steps=nb * epochs, steps_per_epoch=nb, epochs=epochs, timing="epoch",
                 steps_per_s=rate, epoch_steps_per_s=rate,
                 compile_s=(times[0] - nb / rate) if len(times) > 1 else None,
                 epoch_times=times, train_s=train_s, test_accuracy=acc,
                 total_s=time.perf_counter() - t0,
-                note=f"fit(steps_per_call={k}{', unroll=False' if scan else ''}); "
+                note=f"fit({chosen}); "
                      "steps/s = steps per epoch / epoch time; compile = first-epoch excess")
 
 

@@ -3,7 +3,8 @@
     python experiments/benchmarks/run.py                     # full run: ~5 min on 2 idle CPU cores
     python experiments/benchmarks/run.py --quick             # tiny step counts, random data (smoke test)
     python experiments/benchmarks/run.py --only mlp,small    # some cases only
-    python experiments/benchmarks/run.py --skip pytorch      # leave rows out
+    python experiments/benchmarks/run.py --skip pytorch      # leave rows out (cnn:ROW: one case's)
+    python experiments/benchmarks/run.py --repeats 3         # every row 3 times, interleaved; medians
     python experiments/benchmarks/run.py --out results/benchmarks
 
 Cases: `mlp` and `cnn` on Fashion-MNIST (random data of the same shapes if the files are absent,
@@ -66,9 +67,22 @@ def child_main(case: str, row: str, quick: bool, data_dir: str, out: str) -> Non
     Path(out).write_text(json.dumps(result))
 
 
+def torch_python(choice: Path | None) -> Path | None:
+    """The interpreter of the PyTorch rows: --torch-python, else this one if it has torch, else
+    the repository's .venv-torch if present (PyTorch's CPU wheels need not exist for the Python
+    that runs jdl). None: no PyTorch anywhere."""
+    candidates = [choice] if choice else [Path(sys.executable), HERE.parents[1] / ".venv-torch" / "bin" / "python"]
+    for python in candidates:
+        if python.exists() and subprocess.run([str(python), "-c", "import torch, numpy"],
+                                              capture_output=True).returncode == 0:
+            return python
+    return None
+
+
 def run_child(case: str, row: str, args, data_dir: str, tmp: str) -> dict:
     out = os.path.join(tmp, f"{case}-{row}.json")
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", case, row,
+    python = args.torch_python if row == "pytorch" else sys.executable
+    cmd = [str(python), str(Path(__file__).resolve()), "--child", case, row,
            "--data-dir", data_dir, "--child-out", out] + (["--quick"] if args.quick else [])
     env = dict(os.environ)
     if "devices=" in row:   # simulated CPU devices must be set before JAX starts in the child
@@ -121,6 +135,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", type=Path, default=Path("results/benchmarks"))
     parser.add_argument("--random-data", action="store_true", help="random data even if Fashion-MNIST is there")
     parser.add_argument("--skip", default="", help="comma-separated rows to leave out (e.g. flax-nnx,pytorch)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs of every row, interleaved (row after row, then again); "
+                             "each row reports its median run")
+    parser.add_argument("--torch-python", type=Path, default=None,
+                        help="Python with torch for the PyTorch rows (default: this one, else .venv-torch)")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per row")
     parser.add_argument("--child", nargs=2, metavar=("CASE", "ROW"), help=argparse.SUPPRESS)
     parser.add_argument("--child-out", help=argparse.SUPPRESS)
@@ -129,6 +148,8 @@ def main(argv=None) -> dict:
     if args.child:
         child_main(*args.child, args.quick, args.data_dir, args.child_out)
         return {}
+    if args.repeats < 1:
+        parser.error(f"--repeats: expected a positive number of runs per row, got {args.repeats}")
     cases = [c.strip() for c in args.only.split(",") if c.strip()]
     unknown = sorted(set(cases) - set(CASES))
     if unknown:
@@ -141,24 +162,33 @@ def main(argv=None) -> dict:
                "versions": versions(), "machine": bc.machine(), "device": None,
                "xla_flags": os.environ.get("XLA_FLAGS", ""), "data": {"source": source, "note": note},
                "cases": {}, "total_s": 0.0}
-    has_torch = importlib.util.find_spec("torch") is not None
+    args.torch_python = torch_python(args.torch_python)
+    has_torch = args.torch_python is not None
+    if has_torch:
+        probe = "import platform, torch; print(platform.python_version(), torch.__version__)"
+        py, version = subprocess.run([str(args.torch_python), "-c", probe], capture_output=True,
+                                     text=True).stdout.split()
+        results["versions"].update(torch=version, torch_python=py)
     skip = {r.strip() for r in args.skip.split(",") if r.strip()}
     with tempfile.TemporaryDirectory(prefix="jdl-bench-") as tmp:
         if {"mlp", "cnn"} & set(cases):
             bc.prepare_data(source, tmp, **({"n_train": 1280, "n_test": 500} if args.quick else {}))
         for case in cases:
-            rows = {}
-            for row in rows_for(case, args.quick):
-                if row in skip:
-                    rows[row] = {"status": "skipped", "note": "--skip"}
-                elif row == "pytorch" and not has_torch:
-                    rows[row] = {"status": "not installed", "note": "pip install torch==2.13.0 to add this row"}
-                else:
-                    print(f"[{case}] {row} ...", end=" ", flush=True)
-                    rows[row] = run_child(case, row, args, tmp, tmp)
-                    r = rows[row]
-                    rate = r.get("steps_per_s") or r.get("population_member_steps_per_s")
+            rows, runs = {}, {}
+            for repeat in range(args.repeats):
+                for row in rows_for(case, args.quick):
+                    if row in skip or f"{case}:{row}" in skip:
+                        rows[row] = {"status": "skipped", "note": "--skip"}
+                        continue
+                    if row == "pytorch" and not has_torch:
+                        rows[row] = {"status": "not installed", "note": "pip install torch==2.13.0 to add this row"}
+                        continue
+                    print(f"[{case}] {row} ({repeat + 1}/{args.repeats}) ...", end=" ", flush=True)
+                    runs.setdefault(row, []).append(run_child(case, row, args, tmp, tmp))
+                    r = runs[row][-1]
+                    rate = rate_of(r)
                     print(f"{r['status']}" + (f", {rate:,.1f} steps/s, {r['process_s']:.1f} s" if rate else ""))
+                    rows[row] = median_run(runs[row])
                     results["device"] = results["device"] or (r.get("device") if row != "pytorch" else None)
                     # the rows so far, so a run stopped from outside keeps what it measured
                     results["cases"][case] = {"settings": bc.settings(case, args.quick), "rows": rows,
@@ -175,6 +205,20 @@ def main(argv=None) -> dict:
     print(f"wrote {args.out / 'benchmarks.json'} and {args.out / 'benchmarks.md'} "
           f"({results['total_s']:.0f} s in all)")
     return results
+
+
+def rate_of(result: dict) -> float | None:
+    return (result.get("steps_per_s") or result.get("epoch_steps_per_s")
+            or result.get("population_member_steps_per_s"))
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median rate among a row's finished runs (the lower middle one for an
+    even count), with every run's rate listed in `repeats_steps_per_s`."""
+    timed = sorted((r for r in runs if r.get("status") == "ok" and rate_of(r)), key=rate_of)
+    if not timed:
+        return runs[-1]
+    return {**timed[(len(timed) - 1) // 2], "repeats_steps_per_s": [rate_of(r) for r in runs]}
 
 
 def write(results: dict, out: Path) -> None:

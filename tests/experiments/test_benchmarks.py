@@ -106,3 +106,17 @@ def test_gpu_checks_script_parses():
     args = line.split("time_to_accuracy.py", 1)[1].replace('"$OUT/tta"', "/tmp/unused").split()
     parsed = time_to_accuracy.parse_args(args)
     assert parsed.model == "resnet" and parsed.bf16 and len(parsed.widths) == 3
+
+
+def test_repeated_rows_report_the_median_run(monkeypatch):
+    """--repeats: a row reports its median run whole (not a mix of runs), all rates listed."""
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    import run
+    runs = [{"status": "ok", "steps_per_s": v, "compile_s": c} for v, c in ((30.0, 1), (10.0, 2), (20.0, 3))]
+    median = run.median_run(runs + [{"status": "error", "note": "killed"}])
+    assert (median["steps_per_s"], median["compile_s"]) == (20.0, 3)
+    assert median["repeats_steps_per_s"] == [30.0, 10.0, 20.0, None]
+    assert run.median_run(runs[:2])["steps_per_s"] == 10.0       # even count: the lower middle
+    assert run.median_run([{"status": "error"}]) == {"status": "error"}
+    with pytest.raises(SystemExit):
+        run.main(["--repeats", "0"])

@@ -38,6 +38,11 @@ def test_other_instructions_by_direction_and_source(profile):
     assert c("jit(train_step)/sqrt", "f32[64]", "scale_by_adam.<locals>.update_fn",
              "transform.py") == "optimizer (Adam update)"
     assert c("", "f32[28,28,128,32]", "", "") == "other (copies, layout, RNG keys)"
+    product = "_filter_tangent.<locals>.product"   # Conv's filter gradient as products
+    assert c("transpose(jvp())/pmk,pko->pmo", "f32[8,9,32]{2,1,0}", product, "_conv_grad.py") == "conv1 filter gradient"
+    assert c("transpose(jvp())/pmk,pko->pmo", "f32[8,32,64]", product, "_conv_grad.py") == "conv2 filter gradient"
+    assert c("transpose(jvp())/slice", "f32[128,14,14,32]", "taps", "_conv_grad.py") == "conv2 filter gradient"
+    assert c("transpose(jvp())/concatenate", "f32[128,28,28,9]", "taps", "_conv_grad.py") == "conv1 filter gradient"
 
 
 def test_torch_events_take_the_category_of_their_nearest_named_caller(profile):
@@ -74,5 +79,6 @@ def test_filter_gradient_alternatives_match_xla():
         result = conv_filter_grad.main(["--quick"])
     finally:
         sys.path.remove(str(SCRIPT.parent))
-    assert set(result) == {"conv1", "conv2"}
-    assert all(set(r) == {"xla", "shifted", "patches", "forward"} for r in result.values())
+    assert set(result) == {"conv1", "conv2", "step"}
+    assert all(set(result[c]) == {"xla", "shifted", "patches", "jdl", "forward"} for c in ("conv1", "conv2"))
+    assert set(result["step"]) == {"jdl", "xla"} and min(result["step"].values()) > 0
