@@ -56,8 +56,8 @@ def patches(x, w, dy):
 
 
 def jdl(x, w, dy):
-    from jdl.nn._conv_grad import conv2d
-    return jax.vjp(lambda w: conv2d(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)), w)[1](dy)[0]
+    from jdl import nn
+    return jax.vjp(lambda w: nn.conv2d(x, w, (1, 1), ((1, 1), (1, 1)), (1, 1)), w)[1](dy)[0]
 
 
 def forward(x, w, dy):
@@ -68,20 +68,21 @@ def time_step(batch: int, repeats: int) -> dict:
     """Median ms per CNN train step: Conv's filter gradient ("jdl") against XLA's ("xla")."""
     import optax
 
-    import jdl.nn._conv as conv_layer
-    from jdl import losses, models, train
-    from jdl.nn import _conv_grad
+    from jdl import losses, nn, train
     rng = np.random.default_rng(0)
     xy = (jnp.asarray(rng.random((batch, 28, 28, 1), np.float32)),
           jnp.asarray(rng.integers(0, 10, batch).astype(np.int32)))
     steps, states = {}, {}
-    for name, conv2d in (("jdl", _conv_grad.conv2d), ("xla", _conv_grad._xla_conv)):
-        conv_layer.conv2d = conv2d   # read when the step is traced: trace now
-        model, optimizer = models.fashion_cnn(dropout=0.5), optax.adam(1e-3)
+    for name, way in (("jdl", "auto"), ("xla", "xla")):
+        blocks = [(f"block{i}", nn.serial(("conv", nn.Conv(width, 3, w_init="he", filter_gradient=way)),
+                                          ("bn", nn.BatchNorm()), ("relu", nn.Relu()), ("pool", nn.MaxPool(2))))
+                  for i, width in enumerate((32, 64), start=1)]   # models.fashion_cnn(dropout=0.5)
+        head = nn.serial(("flatten", nn.Flatten()), ("fc", nn.Dense(128, w_init="he")), ("relu", nn.Relu()),
+                         ("dropout", nn.Dropout(0.5)), ("logits", nn.Dense(10)))
+        model, optimizer = nn.serial(("features", nn.serial(*blocks)), ("classifier", head)), optax.adam(1e-3)
         ts = train.init_train_state(model, optimizer, jax.random.key(0), (1, 28, 28, 1))
         steps[name] = train.make_train_step(model, optimizer, losses.softmax_cross_entropy)
         states[name] = jax.block_until_ready(steps[name](ts, xy)[0])
-    conv_layer.conv2d = _conv_grad.conv2d
     times = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():

@@ -35,6 +35,7 @@ from jdl.nn._combinators import residual as residual
 from jdl.nn._combinators import serial as serial
 from jdl.nn._conv import Conv as Conv
 from jdl.nn._conv import Padding as Padding
+from jdl.nn._conv_grad import conv2d as conv2d
 from jdl.nn._conv_transpose import ConvTranspose as ConvTranspose
 from jdl.nn._conv_transpose import flip_kernel as flip_kernel
 from jdl.nn._conv_transpose import true_convolve2d as true_convolve2d

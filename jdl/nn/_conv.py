@@ -54,7 +54,8 @@ def output_size(size: int, window: int, stride: int, pads: tuple[int, int]) -> i
 
 def Conv(features: int, kernel_size: int | Sequence[int], stride: int | Sequence[int] = 1,
          padding: Padding = "SAME", dilation: int | Sequence[int] = 1, *, groups: int = 1,
-         use_bias: bool = True, w_init="lecun", b_init=initializers.zeros) -> Layer:
+         use_bias: bool = True, w_init="lecun", b_init=initializers.zeros,
+         filter_gradient: str = "auto") -> Layer:
     """2-D convolution: `x: (B, H, W, C_in)` -> `y: (B, H', W', features)`.
 
     Args:
@@ -67,6 +68,8 @@ def Conv(features: int, kernel_size: int | Sequence[int], stride: int | Sequence
       groups: grouped convolution (AlexNet's two towers): C_in and features must be divisible
         by it; each group sees C_in / groups channels.
       use_bias, w_init, b_init: bias switch and initializers (LeCun normal, zeros).
+      filter_gradient: "auto" (matrix products on the CPU, XLA's elsewhere; see
+        `jdl.nn.conv2d`) or "xla" (XLA's gradient convolution everywhere).
 
     Params `{"w": (kh, kw, C_in / groups, features), "b": (features,)}` (HWIO).
     """
@@ -78,6 +81,8 @@ def Conv(features: int, kernel_size: int | Sequence[int], stride: int | Sequence
     if features % groups:
         raise ValueError(f"Conv: features (={features}) must be divisible by groups (={groups})")
     check_padding(padding, "Conv")
+    if filter_gradient not in ("auto", "xla"):
+        raise ValueError(f"Conv: expected filter_gradient 'auto' or 'xla', got {filter_gradient!r}")
     w_init = initializers.get(w_init)
     window = tuple((k - 1) * d + 1 for k, d in zip((kh, kw), dilations))
 
@@ -102,7 +107,8 @@ def Conv(features: int, kernel_size: int | Sequence[int], stride: int | Sequence
     def apply(params, state, x, *, key=None, train=False):
         check_rank("Conv", x.shape, 4, layout="(batch, height, width, channels)")
         pads = explicit_padding(padding, x.shape[1:3], window, strides, "Conv")
-        y = conv2d(x, params["w"].astype(x.dtype), strides, pads, dilations, groups)
+        y = conv2d(x, params["w"].astype(x.dtype), strides, pads, dilations, groups,
+                   filter_gradient=filter_gradient)
         if use_bias:
             y = y + per_channel(params["b"].astype(x.dtype), y.ndim)
         return y, state

@@ -41,10 +41,13 @@ MAX_PARTS = 8         # slices of the contraction over output positions
 
 def conv2d(x: jax.Array, w: jax.Array, strides: tuple[int, int],
            pads: tuple[tuple[int, int], ...], dilation: tuple[int, int],
-           groups: int = 1) -> jax.Array:
+           groups: int = 1, *, filter_gradient: str = "auto") -> jax.Array:
     """`lax.conv_general_dilated` on NHWC / HWIO / NHWC: x (B, H, W, C) * w (kh, kw, C / groups, O)
-    -> (B, H', W', O), with the filter gradient above (grouped convolutions keep XLA's)."""
-    if groups != 1:
+    -> (B, H', W', O). `filter_gradient="auto"`: the products above on the CPU (grouped
+    convolutions keep XLA's); `"xla"`: XLA's gradient convolution everywhere."""
+    if filter_gradient not in ("auto", "xla"):
+        raise ValueError(f"conv2d: expected filter_gradient 'auto' or 'xla', got {filter_gradient!r}")
+    if groups != 1 or filter_gradient == "xla":
         return _xla_conv(x, w, strides, pads, dilation, groups)
     return _conv(x, w, tuple(strides), tuple(map(tuple, pads)), tuple(dilation))
 

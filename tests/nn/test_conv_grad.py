@@ -96,3 +96,15 @@ def test_cpu_filter_gradient_is_products_not_a_second_convolution(key):
 @pytest.mark.parametrize("positions, parts", [(128 * 14 * 14, 8), (12, 4), (6, 2), (7, 1), (16, 8)])
 def test_contraction_parts_is_a_power_of_two_dividing_the_positions(positions, parts):
     assert _conv_grad.contraction_parts(positions) == parts
+
+
+def test_xla_filter_gradient_on_request_and_bad_values_named(key):
+    x = jax.random.normal(key, (2, 8, 8, 16))
+    auto, xla = nn.Conv(4, 3), nn.Conv(4, 3, filter_gradient="xla")
+    _, params, _ = auto.init(jax.random.key(1), x.shape)
+    grads = [jax.grad(loss_of(lambda p, x: layer.apply(p, {}, x)[0]))(params, x) for layer in (auto, xla)]
+    assert_close(grads[0]["w"], grads[1]["w"])
+    with pytest.raises(ValueError, match=r"Conv: expected filter_gradient 'auto' or 'xla', got 'fast'"):
+        nn.Conv(4, 3, filter_gradient="fast")
+    with pytest.raises(ValueError, match=r"conv2d: expected filter_gradient"):
+        nn.conv2d(x, params["w"], (1, 1), ((1, 1), (1, 1)), (1, 1), filter_gradient=None)
