@@ -121,7 +121,7 @@ def test_feature_extractor_nested_path_uses_running_statistics(fashion):
     params, state = fashion
     x, _ = images(5)
     b, s = params["features"]["block1"], state["features"]["block1"]["bn"]
-    h = conv_same(x, b["conv"]["w"], b["conv"]["b"])
+    h = conv_same(x, b["conv"]["w"], jnp.zeros(b["conv"]["w"].shape[-1]))  # no bias before BN
     c = lambda v: v[None, None, None]  # noqa: E731  (per channel, broadcast written out)
     h = (h - c(s["mean"])) / jnp.sqrt(c(s["var"]) + 1e-5) * c(b["bn"]["scale"]) + c(b["bn"]["bias"])
     h = pool2(jax.nn.relu(h)).reshape(5, -1)

@@ -22,9 +22,9 @@ class MLP(nnx.Module):
 
 class CNN(nnx.Module):
     def __init__(self, *, dropout: float = 0.5, rngs: nnx.Rngs):
-        self.conv1 = nnx.Conv(1, 32, (3, 3), padding="SAME", rngs=rngs)
+        self.conv1 = nnx.Conv(1, 32, (3, 3), padding="SAME", use_bias=False, rngs=rngs)
         self.bn1 = nnx.BatchNorm(32, momentum=0.9, epsilon=1e-5, rngs=rngs)
-        self.conv2 = nnx.Conv(32, 64, (3, 3), padding="SAME", rngs=rngs)
+        self.conv2 = nnx.Conv(32, 64, (3, 3), padding="SAME", use_bias=False, rngs=rngs)
         self.bn2 = nnx.BatchNorm(64, momentum=0.9, epsilon=1e-5, rngs=rngs)
         self.fc = nnx.Linear(7 * 7 * 64, 128, rngs=rngs)
         self.dropout = nnx.Dropout(dropout, rngs=rngs)

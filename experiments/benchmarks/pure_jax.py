@@ -40,9 +40,9 @@ def apply_mlp(params, state, x, train, key):
 def init_cnn(key, dropout=0.5):
     k = jax.random.split(key, 4)
     params = {
-        "conv1": {"w": he(k[0], (3, 3, 1, 32), jnp.float32), "b": jnp.zeros(32)},
+        "conv1": {"w": he(k[0], (3, 3, 1, 32), jnp.float32)},   # no bias before batch norm
         "bn1": {"scale": jnp.ones(32), "bias": jnp.zeros(32)},
-        "conv2": {"w": he(k[1], (3, 3, 32, 64), jnp.float32), "b": jnp.zeros(64)},
+        "conv2": {"w": he(k[1], (3, 3, 32, 64), jnp.float32)},
         "bn2": {"scale": jnp.ones(64), "bias": jnp.zeros(64)},
         "fc": dense(k[2], 7 * 7 * 64, 128, he),
         "out": dense(k[3], 128, 10),
@@ -71,7 +71,7 @@ def apply_cnn(params, state, x, train, key, dropout=0.5):
     for i in (1, 2):
         conv = params[f"conv{i}"]
         x = lax.conv_general_dilated(x, conv["w"], (1, 1), "SAME",
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC")) + conv["b"]
+                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
         x, new_state[f"bn{i}"] = _bn(params[f"bn{i}"], state[f"bn{i}"], x, train)
         x = _pool2(jax.nn.relu(x))
     x = x.reshape(x.shape[0], -1)

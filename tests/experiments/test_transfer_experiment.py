@@ -47,8 +47,8 @@ def test_every_method_and_label_count_ran(outputs):
     # block1 is wholly frozen, so it ran in nn.eval_mode: its batch norm kept its statistics
     assert m["fine_tune_frozen_eval_mode_blocks"] == ["features/block1"]
     assert frozen_run["frozen_statistics_unchanged"] is True
-    # quick: one conv block (conv w, b, bn scale, offset) frozen; fc w, b scaled; logits full
-    assert m["fine_tune_frozen_groups"] == {"frozen": 4, "scaled": 2, "full": 2}
+    # quick: one conv block (conv w, bn scale, offset) frozen; fc w, b scaled; logits full
+    assert m["fine_tune_frozen_groups"] == {"frozen": 3, "scaled": 2, "full": 2}  # block1: conv w, BN scale and bias
     assert m["run"]["versions"]["jax"]
 
 

@@ -83,14 +83,15 @@ def test_lenet5_input_28_same_count_and_shapes():
 
 def test_fashion_cnn_parameter_count():
     out, params, state = _abstract_init(fashion_cnn(), (1, 28, 28, 1))
-    conv1 = 3 * 3 * 1 * 32 + 32      # 320
+    conv1 = 3 * 3 * 1 * 32           # 288: no bias before batch norm
     bn1 = 2 * 32                     # 64: scale, bias (running mean/var are state)
-    conv2 = 3 * 3 * 32 * 64 + 64     # 18,496
+    conv2 = 3 * 3 * 32 * 64          # 18,432
     bn2 = 2 * 64                     # 128
     fc = 7 * 7 * 64 * 128 + 128      # 401,536: 28 -> 14 -> 7 after two 2x2 pools
     logits = 128 * 10 + 10           # 1,290
-    assert conv1 + bn1 + conv2 + bn2 + fc + logits == 421_834
-    assert _count(params) == 421_834
+    assert conv1 + bn1 + conv2 + bn2 + fc + logits == 421_738
+    assert _count(params) == 421_738
+    assert set(params["features"]["block1"]["conv"]) == {"w"}
     assert out == (1, 10)
     assert _count(params["features"]["block1"]) == conv1 + bn1
     assert _count(params["classifier"]["fc"]) == fc
