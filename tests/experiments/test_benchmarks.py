@@ -73,10 +73,11 @@ def test_quick_peer_rows(tmp_path):
 
 @pytest.mark.slow  # a subprocess training a tiny CNN for 2 epochs: in `make test-all`
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("recipe", [[], ["--model", "resnet", "--optimizer", "sgd", "--lr", "0.1",
+@pytest.mark.parametrize("recipe", [["--tta", "--eval-from", "2"], ["--model", "resnet", "--optimizer", "sgd", "--lr", "0.1",
                                          "--weight-decay", "5e-4", "--bf16", "--steps-per-call", "2"]])
 def test_quick_time_to_accuracy(tmp_path, recipe):
-    """Both recipes; the resnet one is gpu_checks.sh's (bfloat16, SGD with weight decay)."""
+    """Both recipes; the resnet one is gpu_checks.sh's (bfloat16, SGD with weight decay); the
+    fashion_cnn one with test-time flips, evaluated from epoch 2."""
     script = ROOT / "experiments" / "benchmarks" / "time_to_accuracy.py"
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     proc = subprocess.run([sys.executable, str(script), "--quick", "--out", str(tmp_path),
@@ -84,11 +85,12 @@ def test_quick_time_to_accuracy(tmp_path, recipe):
                           capture_output=True, text=True, timeout=280)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads((tmp_path / "time_to_accuracy.json").read_text())
-    assert [c["epoch"] for c in result["curve"]] == [1, 2]   # 1.01 is never reached: all epochs run
-    assert result["seconds_to_target"]["0"] == result["curve"][0]["seconds"] > 0
+    evaluated = [2] if "--eval-from" in recipe else [1, 2]  # --eval-from 2: epoch 1 not evaluated
+    assert [c["epoch"] for c in result["curve"]] == evaluated   # 1.01 is never reached: all epochs run
+    assert result["seconds_to_target"]["0"] == result["curve"][0]["seconds"] > 0   # the first evaluated epoch
     assert result["seconds_to_target"]["1.01"] is None
     assert result["data"].startswith("random") and result["finished"] is True
-    assert result["settings"]["model"] == ("resnet" if recipe else "fashion_cnn")
+    assert result["settings"]["model"] == ("resnet" if "resnet" in recipe else "fashion_cnn")
 
 
 def test_gpu_checks_script_parses():
