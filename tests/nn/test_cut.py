@@ -22,7 +22,7 @@ def test_cut_returns_the_named_intermediate(key):
         s = state["features"][block]["bn"]
         c = lambda v: v[None, None, None]  # noqa: E731  (per channel, broadcast written out)
         h = jax.lax.conv_general_dilated(ref, b["conv"]["w"], (1, 1), "SAME",
-                                         dimension_numbers=("NHWC", "HWIO", "NHWC")) + c(b["conv"]["b"])
+                                         dimension_numbers=("NHWC", "HWIO", "NHWC"))  # no conv bias
         h = (h - c(s["mean"])) / jnp.sqrt(c(s["var"]) + 1e-5) * c(b["bn"]["scale"]) + c(b["bn"]["bias"])
         h = jax.nn.relu(h)
         ref = h.reshape(2, h.shape[1] // 2, 2, h.shape[2] // 2, 2, -1).max(axis=(2, 4))
