@@ -122,3 +122,34 @@ def test_repeated_rows_report_the_median_run(monkeypatch):
     assert run.median_run([{"status": "error"}]) == {"status": "error"}
     with pytest.raises(SystemExit):
         run.main(["--repeats", "0"])
+
+
+def test_with_torch_refuses_recipes_its_twin_does_not_cover(monkeypatch, capsys):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    import time_to_accuracy
+    for recipe in (["--with-torch"], ["--with-torch", "--no-augment", "--model", "resnet"],
+                   ["--with-torch", "--no-augment", "--tta"]):
+        with pytest.raises(SystemExit):
+            time_to_accuracy.parse_args(recipe)
+        assert "--with-torch: the PyTorch twin covers fashion_cnn" in capsys.readouterr().err
+    assert time_to_accuracy.parse_args(["--with-torch", "--no-augment"]).with_torch
+    fast = time_to_accuracy.parse_args(["--preset", "fast", "--with-torch", "--epochs", "5"])
+    assert (fast.widths, fast.batch_size, fast.smoothing, fast.augment) == ([32, 64, 128], 64, 0.1, False)
+    assert fast.epochs == 5 and fast.targets == [0.91, 0.92]   # a flag given overrides the preset
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_quick_time_to_accuracy_with_its_pytorch_twin(tmp_path):
+    """jdl's recipe, then PyTorch's twin in its own process (or a row saying it is absent)."""
+    script = ROOT / "experiments" / "benchmarks" / "time_to_accuracy.py"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.run([sys.executable, str(script), "--quick", "--no-augment", "--with-torch",
+                           "--out", str(tmp_path), "--targets", "0.0"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    twin = json.loads((tmp_path / "time_to_accuracy.json").read_text())["pytorch"]
+    if twin.get("status") == "not installed":
+        return
+    assert twin["finished"] and twin["seconds_to_target"]["0"] == twin["curve"][0]["seconds"] > 0
+    assert twin["settings"]["widths"] == [4, 8] and twin["versions"]["torch"]
