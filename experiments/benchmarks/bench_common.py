@@ -15,6 +15,8 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -188,3 +190,16 @@ def jax_device() -> str:
 
     d = jax.devices()[0]
     return f"{d.platform}: {d.device_kind} x{jax.device_count()} ({os.cpu_count()} CPU cores)"
+
+
+def torch_python(choice: Path | None = None) -> Path | None:
+    """The interpreter for PyTorch rows and twins: `choice` (--torch-python), else this one if it
+    has torch, else the repository's .venv-torch if present (PyTorch's CPU wheels need not exist
+    for the Python that runs jdl). None: no PyTorch anywhere."""
+    candidates = [choice] if choice else [Path(sys.executable),
+                                          Path(__file__).resolve().parents[2] / ".venv-torch" / "bin" / "python"]
+    for python in candidates:
+        if python.exists() and subprocess.run([str(python), "-c", "import torch, numpy"],
+                                              capture_output=True).returncode == 0:
+            return python
+    return None

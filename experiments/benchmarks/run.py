@@ -23,7 +23,6 @@ import argparse
 import datetime
 import importlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
@@ -65,18 +64,6 @@ def child_main(case: str, row: str, quick: bool, data_dir: str, out: str) -> Non
                   wall_s=time.perf_counter() - t0,
                   device="cpu (torch eager)" if row == "pytorch" else bc.jax_device())
     Path(out).write_text(json.dumps(result))
-
-
-def torch_python(choice: Path | None) -> Path | None:
-    """The interpreter of the PyTorch rows: --torch-python, else this one if it has torch, else
-    the repository's .venv-torch if present (PyTorch's CPU wheels need not exist for the Python
-    that runs jdl). None: no PyTorch anywhere."""
-    candidates = [choice] if choice else [Path(sys.executable), HERE.parents[1] / ".venv-torch" / "bin" / "python"]
-    for python in candidates:
-        if python.exists() and subprocess.run([str(python), "-c", "import torch, numpy"],
-                                              capture_output=True).returncode == 0:
-            return python
-    return None
 
 
 def run_child(case: str, row: str, args, data_dir: str, tmp: str) -> dict:
@@ -162,7 +149,7 @@ def main(argv=None) -> dict:
                "versions": versions(), "machine": bc.machine(), "device": None,
                "xla_flags": os.environ.get("XLA_FLAGS", ""), "data": {"source": source, "note": note},
                "cases": {}, "total_s": 0.0}
-    args.torch_python = torch_python(args.torch_python)
+    args.torch_python = bc.torch_python(args.torch_python)
     has_torch = args.torch_python is not None
     if has_torch:
         probe = "import platform, torch; print(platform.python_version(), torch.__version__)"

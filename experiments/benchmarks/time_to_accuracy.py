@@ -124,11 +124,10 @@ def run_torch_twin(args) -> dict:
     """The same recipe in PyTorch, in its own process after jdl's run; its JSON result."""
     import subprocess
 
+    import bench_common
+
     here = Path(__file__).resolve().parent
-    candidates = [args.torch_python] if args.torch_python else [
-        Path(sys.executable), here.parents[1] / ".venv-torch" / "bin" / "python"]
-    python = next((c for c in candidates if c.exists() and subprocess.run(
-        [str(c), "-c", "import torch"], capture_output=True).returncode == 0), None)
+    python = bench_common.torch_python(args.torch_python)
     if python is None:
         return {"status": "not installed", "note": "no Python with torch (--torch-python)"}
     recipe = ["--targets", *map(str, args.targets), "--widths", *map(str, args.widths),

@@ -61,7 +61,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """An IDX file (gzip or plain): big-endian dims after a 4-byte magic whose last byte is the rank."""
+    """An IDX file (gzip or plain): big-endian dims after a 4-byte magic whose last byte is the rank.
+
+    Written again here (jdl.data reads IDX with full checks) because this script runs in
+    PyTorch's environment, where jdl and JAX are not installed."""
     raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
     rank = raw[3]
     dims = [int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(rank)]
