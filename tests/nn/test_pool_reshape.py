@@ -41,6 +41,41 @@ def test_max_pool_fast_path_gradient_is_a_subgradient(key):
     np.testing.assert_allclose(jax.grad(loss)(x), jax.grad(ref)(x), rtol=1e-6)
 
 
+def test_max_pool_block_gradients_match_flax(key):
+    """conv-BN-ReLU-pool: parameter and input gradients against flax.linen (first-max rule) with
+    copied parameters; away from exact ties the two rules agree."""
+    x = jax.random.normal(key, (4, 12, 12, 3))
+    block = nn.serial(nn.Conv(8, 3, use_bias=False), nn.BatchNorm(), nn.Relu(), nn.MaxPool(2))
+    _, params, state = block.init(jax.random.fold_in(key, 1), x.shape)
+    w = params["conv_0"]["w"]
+
+    class Ref(fnn.Module):
+        @fnn.compact
+        def __call__(self, x):
+            x = fnn.Conv(8, (3, 3), padding="SAME", use_bias=False)(x)
+            x = fnn.BatchNorm(use_running_average=False, momentum=0.9, epsilon=1e-5)(x)
+            return fnn.max_pool(jax.nn.relu(x), (2, 2), (2, 2))
+
+    ref = Ref()
+    variables = ref.init(key, x)
+    bn = {"scale": params["batch_norm_0"]["scale"], "bias": params["batch_norm_0"]["bias"]}
+    ours = lambda w, x: jnp.sum(jnp.tanh(block.apply(  # noqa: E731
+        {**params, "conv_0": {"w": w}}, state, x, train=True)[0]))
+    theirs = lambda w, x: jnp.sum(jnp.tanh(ref.apply(  # noqa: E731
+        {"params": {"BatchNorm_0": bn, "Conv_0": {"kernel": w}}, "batch_stats": variables["batch_stats"]},
+        x, mutable=["batch_stats"])[0]))
+    np.testing.assert_allclose(ours(w, x), theirs(w, x), rtol=1e-5)
+    for mine, ref_grad in zip(jax.grad(ours, (0, 1))(w, x), jax.grad(theirs, (0, 1))(w, x)):
+        np.testing.assert_allclose(mine, ref_grad, rtol=1e-5, atol=1e-5)
+
+
+def test_max_pool_integer_input_keeps_plain_max():
+    x = jnp.arange(32, dtype=jnp.int32).reshape(1, 4, 4, 2)
+    y, _ = nn.MaxPool(2).apply({}, {}, x)
+    assert y.dtype == jnp.int32
+    np.testing.assert_array_equal(y[0, :, :, 0], [[10, 14], [26, 30]])
+
+
 def test_global_avg_pool_flatten_reshape(key):
     x = jax.random.normal(key, (2, 4, 5, 3))
     y, _ = nn.GlobalAvgPool().apply({}, {}, x)
