@@ -46,6 +46,7 @@ def _jdl_row(case: str, row: str, cfg: dict, data) -> dict:
     if row == "jdl-chunk":   # fit's defaults: say what its rule chose
         rule = train.chunking_rule(step, ts, (x[:cfg["batch"]], y[:cfg["batch"]]), num_batches=nb)
         chosen = f"defaults: steps_per_call={rule['steps_per_call']}, unroll={rule['unroll']}"
+        chosen += f", tail={rule['tail_steps']}" if rule["tail_steps"] else ""
     else:
         chosen = f"steps_per_call={nb if scan else 1}{', unroll=False' if scan else ''}"
     return dict(steps=nb * epochs, steps_per_epoch=nb, epochs=epochs, timing="epoch",

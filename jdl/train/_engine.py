@@ -120,6 +120,14 @@ class EpochPlan(NamedTuple):
     on_nonfinite: str = "stop"  # see jdl.train._safety
     replay: Callable | None = None  # one unguarded step: finds the last finite state on failure
     rows: Any = None            # (N, m): each member's own training rows of x (k-fold), or None
+    tail: int = 0               # steps of the epoch's last, shorter call (0: none; `chunk_plan`)
+    run_tail: Callable | None = None   # the compiled `tail`-step chunk
+
+    def calls(self) -> list[tuple[int, int, Callable]]:
+        """(first batch, steps, program) of each call of an epoch, in order."""
+        full = [(c * self.steps, self.steps, self.run_chunk)
+                for c in range(self.num_batches // self.steps)]
+        return full + ([(len(full) * self.steps, self.tail, self.run_tail)] if self.tail else [])
 
 
 def train_epoch(plan: EpochPlan, progress: RunProgress, epoch: int, active, bar: ProgressBar
@@ -137,10 +145,10 @@ def train_epoch(plan: EpochPlan, progress: RunProgress, epoch: int, active, bar:
             progress.ts.key, epoch, plan.rows.shape[-1], plan.shuffle))
     extra = () if not plan.members else (jnp.asarray(active),)
     chunks, bads, batches = [], [], []
-    for c in range(plan.num_batches // plan.steps):
-        start = np.int32(c * plan.steps * plan.batch_size)
-        xs, ys = plan.gather(plan.x, plan.y, perm, start, plan.steps, plan.batch_size)
-        progress.ts, logs, progress.bad = plan.run_chunk(progress.ts, xs, ys, progress.bad, *extra)
+    for c, (first, steps, run_chunk) in enumerate(plan.calls()):
+        start = np.int32(first * plan.batch_size)
+        xs, ys = plan.gather(plan.x, plan.y, perm, start, steps, plan.batch_size)
+        progress.ts, logs, progress.bad = run_chunk(progress.ts, xs, ys, progress.bad, *extra)
         chunks.append(logs)
         bads.append(progress.bad)
         batches.append((xs, ys))
@@ -149,7 +157,7 @@ def train_epoch(plan: EpochPlan, progress: RunProgress, epoch: int, active, bar:
             _check_halted(plan, progress, bads, batches, c - plan.in_flight)
             batches[c - plan.in_flight] = None
         if bar.due():
-            bar.update((c + 1) * plan.steps, float(jnp.mean(logs["loss"])))
+            bar.update(first + steps, float(jnp.mean(logs["loss"])))
         if progress.stopped_by or progress.stop_requested:
             break
     bar.close()
@@ -169,22 +177,29 @@ def _check_halted(plan: EpochPlan, progress: RunProgress, bads: list, batches: l
 
 
 def _epoch_means(plan: EpochPlan, chunks: list) -> dict:
+    """The epoch's mean of every logged value (the "skip" mode leaves out skipped steps).
+
+    The chunks' logs are fetched in one `jax.device_get` and reduced with NumPy: a
+    `jnp.concatenate` over the chunks compiled a program per chunk count (0.3 s for a
+    1,875-chunk epoch on a 2-core CPU, paid again whenever K or the data size changes) for
+    a few thousand floats."""
     if plan.mesh is not None:
         chunks = parallel.local(chunks)
+    chunks = jax.device_get(chunks)
     means, kept = {}, None
-    if "skipped" in chunks[0]:   # "skip": the means leave out the skipped steps
-        kept = ~jnp.concatenate([c["skipped"] for c in chunks], -1)
-        skipped = np.asarray(jnp.sum(~kept, -1))
+    if "skipped" in chunks[0]:
+        kept = ~np.concatenate([c["skipped"] for c in chunks], -1)
+        skipped = np.sum(~kept, -1)
         means["skipped_steps"] = int(skipped) if skipped.ndim == 0 else skipped
     for name in chunks[0]:
         if name == "skipped":
             continue
-        values = jnp.concatenate([c[name] for c in chunks], -1)
+        values = np.concatenate([np.asarray(c[name], np.float32) for c in chunks], -1)
         if kept is None:
-            values = jnp.mean(values, -1)
+            value = np.mean(values, -1, dtype=np.float32)
         else:
-            values = jnp.where(kept, values, 0.0).sum(-1) / jnp.maximum(kept.sum(-1), 1)
-        value = np.asarray(values)
+            value = (np.where(kept, values, np.float32(0.0)).sum(-1, dtype=np.float32)
+                     / np.maximum(kept.sum(-1), 1).astype(np.float32))
         means[name] = float(value) if value.ndim == 0 else value
     return means
 

@@ -65,8 +65,10 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
       val_data, eval_step: validation pair and `make_eval_step(...)` result; logs get `val_*`.
       callbacks: e.g. `[EarlyStopping(patience=3)]`.
       verbose: 0 silent, 1 progress bar and a line per epoch, 2 a line per epoch only.
-      steps_per_call: K, the number of steps per compiled call (the largest divisor of the
-        batches per epoch not above it is used). 1 gives the plain step-per-call loop; a value
+      steps_per_call: K, the number of steps per compiled call. When the batches per epoch are
+        not a multiple of K, unrolled chunks use the largest divisor of them not above K; rolled
+        ones too while it is at least K / 2, else K and one shorter call at the end of each
+        epoch (see `chunking_rule`). 1 gives the plain step-per-call loop; a value
         of at least the batches per epoch runs a whole epoch per call. None (default): the
         measured rule of `chunking_rule`: 4 on a CPU when the step has a convolution, else 64.
       unroll: unroll the K steps or keep a rolled `lax.scan`; None (default): the rule's choice
@@ -105,8 +107,8 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
         train_data, batch_size, val_data, eval_step, steps_per_call, epochs=epochs, unroll=unroll)
     on_nonfinite = check_on_nonfinite(on_nonfinite)
     num_batches = len(x) // batch_size
-    k, unroll = resolve_chunking(train_step, ts, x, y, batch_size, num_batches, steps_per_call,
-                                 unroll)
+    k, unroll, tail = resolve_chunking(train_step, ts, x, y, batch_size, num_batches,
+                                       steps_per_call, unroll)
     mesh = None if devices is None else parallel.make_mesh(devices)
     if mesh is not None:
         parallel.check_divisible(batch_size, mesh)
@@ -126,7 +128,9 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
                      compiled_gather(mesh, False), shuffle, members=False,
                      in_flight=0 if mesh is not None else 2, mesh=mesh, on_nonfinite=on_nonfinite,
                      replay=None if mesh is not None else compiled_chunk(step_fn, 1, True, False,
-                                                                         "ignore"))
+                                                                         "ignore"),
+                     tail=tail, run_tail=None if not tail else compiled_chunk(
+                         step_fn, tail, unroll, False, on_nonfinite))
     validate = None if val_data is None else partial(
         _validate, eval_step=eval_step, data=val_data, batch_size=eval_batch_size, mesh=mesh)
     try:

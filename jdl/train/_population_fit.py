@@ -117,18 +117,21 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
                                    restore_best=restore_best)
     rows = _check_member_rows(member_rows, n_members, len(x), batch_size, val_data)
     num_batches = (len(x) if rows is None else rows.shape[1]) // batch_size
-    k, unroll = resolve_chunking(train_step, pop, x, y, batch_size, num_batches, steps_per_call,
-                                 unroll, members=True)
+    k, unroll, tail = resolve_chunking(train_step, pop, x, y, batch_size, num_batches,
+                                       steps_per_call, unroll, members=True)
     if devices is not None:
         pop = shard_population(pop, devices)
     mesh = population_mesh(pop)
     x, y = (jax.device_put(x), jax.device_put(y)) if mesh is None else parallel.replicate((x, y), mesh)
+    step_fn = getattr(train_step, "__wrapped__", train_step)
+    on_nonfinite = check_on_nonfinite(on_nonfinite)
     plan = EpochPlan(x, y, batch_size, k, num_batches,
-                     compiled_chunk(getattr(train_step, "__wrapped__", train_step), k, unroll, True,
-                                    check_on_nonfinite(on_nonfinite)),
+                     compiled_chunk(step_fn, k, unroll, True, on_nonfinite),
                      compiled_gather(None, True), shuffle=True, members=True,
                      in_flight=0 if mesh is not None else 2, on_nonfinite=on_nonfinite,
-                     rows=None if rows is None else jnp.asarray(rows))
+                     rows=None if rows is None else jnp.asarray(rows), tail=tail,
+                     run_tail=None if not tail else compiled_chunk(step_fn, tail, unroll, True,
+                                                                       on_nonfinite))
     validate = None if val_data is None else partial(
         evaluate_population, eval_step=eval_step, data=val_data, batch_size=eval_batch_size)
     if rows is not None and eval_step is not None:

@@ -6,7 +6,7 @@ import optax
 import pytest
 
 from jdl import losses, models, nn, train
-from jdl.train._chunking import chunk_length, has_convolution, primitive_names
+from jdl.train._chunking import chunk_length, chunk_plan, has_convolution, primitive_names
 
 
 def step_and_state(model, shape):
@@ -51,6 +51,24 @@ def test_rule_cuts_k_to_a_divisor_of_the_epoch():
     step, ts = step_and_state(*MLP)
     assert train.chunking_rule(step, ts, batch((20,)), num_batches=100)["steps_per_call"] == 50
     assert chunk_length(100, 64) == 50 and chunk_length(7, 4) == 1 and chunk_length(3, 64) == 3
+
+
+@pytest.mark.parametrize("num_batches, k, unroll, expected", [
+    (937, 64, False, (64, 41)),   # 60,000 / 64: a prime number of batches
+    (937, 4, True, (1, 0)),       # unrolled: a second program costs a full compile, so divisors
+    (468, 64, False, (52, 0)),    # a divisor of at least K / 2: one program
+    (1875, 64, False, (64, 19)),  # 60,000 / 32: the best divisor, 25, is under K / 2
+    (7, 4, False, (4, 3)), (3, 64, False, (3, 0)), (100, 64, False, (50, 0)), (5, 1, False, (1, 0))])
+def test_chunk_plan(num_batches, k, unroll, expected):
+    assert chunk_plan(num_batches, k, unroll) == expected
+    steps, tail = expected
+    assert (num_batches - tail) % steps == 0 and tail < steps
+
+
+def test_rule_reports_the_tail():
+    step, ts = step_and_state(*MLP)
+    rule = train.chunking_rule(step, ts, batch((20,)), num_batches=937)
+    assert (rule["steps_per_call"], rule["tail_steps"]) == (64, 41)
 
 
 def test_default_equals_one_step_per_call():

@@ -36,3 +36,33 @@ def test_mlp_scan_epoch_learns():
     y = (x[:, 0] + x[:, 1] > 0).astype(np.int32)
     ts, history = run(models.mlp([16, 2], "tanh"), 32, False, x, y)
     assert history["loss"][-1] < history["loss"][0]
+
+
+def test_rolled_chunks_with_a_tail_equal_one_step_per_call():
+    """7 batches per epoch in rolled chunks of 4: one call of 4 steps and a tail call of 3; the
+    same steps as the one-step loop, in the same order, with the same epoch means."""
+    x = np.asarray(jax.random.normal(jax.random.key(0), (60, 5)))
+    y = (x[:, 0] > 0).astype(np.int32)
+    model = models.mlp([8, 2], "tanh")
+    reference, ref_history = run(model, 1, True, x, y)
+    ts, history = run(model, 4, False, x, y)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6),
+                 ts.params, reference.params)
+    np.testing.assert_allclose(history["loss"], ref_history["loss"], rtol=1e-5)
+    assert int(ts.step) == 14
+
+
+def test_population_chunks_with_a_tail_equal_lone_runs():
+    x = np.asarray(jax.random.normal(jax.random.key(0), (60, 5)))
+    y = (x[:, 0] > 0).astype(np.int32)
+    model, optimizer = models.mlp([8, 2], "tanh"), optax.sgd(0.05, momentum=0.9)
+    step = train.make_train_step(model, optimizer, losses.softmax_cross_entropy)
+    keys = jax.random.split(jax.random.key(3), 2)
+    pop = train.init_population(model, optimizer, keys, (1, 5))
+    pop, _ = train.fit_population(pop, step, (x, y), epochs=2, batch_size=8, verbose=0,
+                                  steps_per_call=4, unroll=False)
+    for i in range(2):
+        ts = train.init_train_state(model, optimizer, keys[i], (1, 5))
+        ts, _ = train.fit(ts, step, (x, y), epochs=2, batch_size=8, verbose=0, steps_per_call=1)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[i], b, rtol=1e-5, atol=1e-6),
+                     pop.params, ts.params)
