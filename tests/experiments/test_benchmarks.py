@@ -134,11 +134,39 @@ def test_with_torch_refuses_recipes_its_twin_does_not_cover(monkeypatch, capsys)
         assert "--with-torch: the PyTorch twin covers fashion_cnn" in capsys.readouterr().err
     assert time_to_accuracy.parse_args(["--with-torch", "--no-augment"]).with_torch
     fast = time_to_accuracy.parse_args(["--preset", "fast-92", "--with-torch", "--epochs", "5"])
-    assert (fast.widths, fast.batch_size, fast.smoothing, fast.augment) == ([16, 64, 128], 64, 0.1, False)
+    assert (fast.widths, fast.batch_size, fast.smoothing, fast.augment) == ([16, 64, 128], 32, 0.1, False)
     assert fast.epochs == 5 and fast.targets == [0.91, 0.92]   # a flag given overrides the preset
     fast = time_to_accuracy.parse_args(["--preset", "fast-91"])
-    assert (fast.widths, fast.dropout, fast.epochs, fast.eval_from) == ([16, 48, 96], 0.1, 3, 3)
+    assert (fast.widths, fast.dropout, fast.epochs, fast.eval_from, fast.batch_size) == (
+        [16, 32, 64], 0.1, 3, 3, 32)
     assert time_to_accuracy.parse_args([]).widths == [32, 64]   # no preset: the old defaults
+
+
+def test_seeds_rerun_the_command_without_seed_and_out(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    from time_to_accuracy import without_option
+    argv = ["--preset", "fast-91", "--seeds", "0", "1", "2", "--with-torch", "--out", "x", "--seed=4"]
+    argv = without_option(without_option(without_option(argv, "--seeds", -1), "--seed", 1), "--out", 1)
+    assert argv == ["--preset", "fast-91", "--with-torch"]
+
+
+@pytest.mark.timeout(300)
+def test_quick_time_to_accuracy_over_seeds(tmp_path):
+    """--seeds: one fresh process per seed (its own out folder), then the per-target summary."""
+    script = ROOT / "experiments" / "benchmarks" / "time_to_accuracy.py"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    proc = subprocess.run([sys.executable, str(script), "--quick", "--no-augment", "--seeds", "0", "1",
+                           "--targets", "0.0", "1.01", "--out", str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=280)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "time_to_accuracy_seeds.json").read_text())
+    for seed in (0, 1):
+        run = json.loads((tmp_path / f"seed_{seed}" / "time_to_accuracy.json").read_text())
+        assert run["settings"]["seed"] == seed and run["finished"]
+        assert summary["per_target"]["0"]["jdl"]["seconds"][str(seed)] == run["seconds_to_target"]["0"]
+    assert summary["per_target"]["0"]["jdl"]["reached_on_every_seed"]
+    assert not summary["per_target"]["1.01"]["jdl"]["reached_on_every_seed"]
+    assert summary["per_target"]["1.01"]["jdl"]["worst_seconds"] is None
 
 
 @pytest.mark.slow
