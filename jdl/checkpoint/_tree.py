@@ -34,7 +34,9 @@ def abstract_storable(target: Any) -> Any:
     `target` may hold concrete arrays or ShapeDtypeStructs (e.g. from `jax.eval_shape`); a
     leaf's sharding is kept where it has one, otherwise the default device is used.
     """
-    default = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    # JAX 0.12.1 deprecates the SingleDeviceSharding class for a factory; JAX 0.10 has only the class
+    single = getattr(jax.sharding, "make_single_device_sharding", None)
+    default = (single or jax.sharding.SingleDeviceSharding)(jax.devices()[0])
 
     def leaf(x):
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
