@@ -18,7 +18,8 @@ for a one-step CNN program, more than a short run gains). Rolled, K is cut the s
 that divisor is at least K / 2; otherwise the epoch runs calls of K steps and then one call of
 the remaining steps (the "tail", its own rolled program: one more compile of one step's body).
 60,000 examples in batches of 64 are 937 batches, a prime: with divisors only, K would be 1, and
-an MLP's `fit` ran 433 steps/s there against 610 with K = 64 (2-core CPU, JAX 0.12). Passing
+an MLP's `fit` ran 421 steps/s there against 612 with K = 64 and a 41-step tail
+(`experiments/benchmarks/fit_tail.py`, 2-core CPU, JAX 0.12). Passing
 `steps_per_call` or `unroll` overrides the rule (either one alone keeps the rule's choice for
 the other); the tail rule applies to the values passed as well.
 """
@@ -42,14 +43,12 @@ def chunk_length(num_batches: int, steps_per_call: int) -> int:
                if num_batches % k == 0)
 
 
-def chunk_plan(num_batches: int, steps_per_call: int, unroll: bool) -> tuple[int, int]:
-    """`(K, tail)`: an epoch of `num_batches` runs `num_batches // K` calls of K steps, then one
-    call of `tail` steps (0: none). See the module docstring."""
+def chunk_plan(num_batches: int, steps_per_call: int, unroll: bool) -> int:
+    """K: an epoch of `num_batches` runs `num_batches // K` calls of K steps, then one call of
+    the `num_batches % K` steps left (the tail; 0 for unrolled chunks). See the module docstring."""
     k = max(1, min(steps_per_call, num_batches))
     divisor = chunk_length(num_batches, k)
-    if unroll or 2 * divisor >= k:
-        return divisor, 0
-    return k, num_batches % k
+    return divisor if unroll or 2 * divisor >= k else k
 
 
 def primitive_names(jaxpr) -> Iterator[str]:
@@ -107,20 +106,20 @@ def chunking_rule(train_step: Callable, ts: Any, batch: tuple, num_batches: int 
         (k, unroll), reason = CPU_OTHER, "cpu without convolutions: long rolled chunks"
     rule = {"steps_per_call": k, "unroll": unroll, "reason": reason}
     if num_batches is not None:
-        rule["steps_per_call"], rule["tail_steps"] = chunk_plan(num_batches, k, unroll)
+        rule["steps_per_call"] = chunk_plan(num_batches, k, unroll)
+        rule["tail_steps"] = num_batches % rule["steps_per_call"]
     return rule
 
 
 def resolve_chunking(train_step: Callable, ts: Any, x, y, batch_size: int, num_batches: int,
                      steps_per_call: int | None, unroll: bool | None, members: bool = False
-                     ) -> tuple[int, bool, int]:
-    """`fit`'s (K, unroll, tail): the caller's values, with `chunking_rule` filling in any None,
-    then `chunk_plan`. `members`: `ts` is a population (a leading member axis on every leaf)."""
+                     ) -> tuple[int, bool]:
+    """`fit`'s (K, unroll): the caller's values, with `chunking_rule` filling in any None,
+    then `chunk_plan` (the tail is `num_batches % K`). `members`: `ts` is a population (a leading member axis on every leaf)."""
     if steps_per_call is None or unroll is None:
         batch = tuple(jax.ShapeDtypeStruct((batch_size, *a.shape[1:]),
                                            jax.dtypes.canonicalize_dtype(a.dtype)) for a in (x, y))
         rule = chunking_rule(train_step, abstract(ts, drop_leading=members), batch)
         steps_per_call = rule["steps_per_call"] if steps_per_call is None else steps_per_call
         unroll = rule["unroll"] if unroll is None else unroll
-    k, tail = chunk_plan(num_batches, steps_per_call, unroll)
-    return k, unroll, tail
+    return chunk_plan(num_batches, steps_per_call, unroll), unroll

@@ -74,6 +74,13 @@ def compiled_chunk(step_fn: Callable, steps: int, unroll: bool, members: bool,
         lambda: _build_chunk(step_fn, steps, unroll, members, on_nonfinite))
 
 
+def compiled_tail(step_fn: Callable, num_batches: int, steps: int, unroll: bool, members: bool,
+                  on_nonfinite: str) -> Callable | None:
+    """The chunk of an epoch's last `num_batches % steps` steps (`chunk_plan`), or None."""
+    tail = num_batches % steps
+    return compiled_chunk(step_fn, tail, unroll, members, on_nonfinite) if tail else None
+
+
 def _permutations(keys, epoch, n: int, shuffle: bool):
     def one(key):
         if not shuffle:
@@ -120,14 +127,13 @@ class EpochPlan(NamedTuple):
     on_nonfinite: str = "stop"  # see jdl.train._safety
     replay: Callable | None = None  # one unguarded step: finds the last finite state on failure
     rows: Any = None            # (N, m): each member's own training rows of x (k-fold), or None
-    tail: int = 0               # steps of the epoch's last, shorter call (0: none; `chunk_plan`)
-    run_tail: Callable | None = None   # the compiled `tail`-step chunk
+    run_tail: Callable | None = None   # the chunk of the num_batches % K steps left, if any
 
     def calls(self) -> list[tuple[int, int, Callable]]:
         """(first batch, steps, program) of each call of an epoch, in order."""
-        full = [(c * self.steps, self.steps, self.run_chunk)
-                for c in range(self.num_batches // self.steps)]
-        return full + ([(len(full) * self.steps, self.tail, self.run_tail)] if self.tail else [])
+        full, tail = divmod(self.num_batches, self.steps)
+        calls = [(c * self.steps, self.steps, self.run_chunk) for c in range(full)]
+        return calls + ([(full * self.steps, tail, self.run_tail)] if tail else [])
 
 
 def train_epoch(plan: EpochPlan, progress: RunProgress, epoch: int, active, bar: ProgressBar

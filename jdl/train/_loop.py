@@ -15,7 +15,8 @@ from jdl.train import _parallel as parallel
 from jdl.train._callbacks import Callback
 from jdl.train._checks import check_training_inputs
 from jdl.train._chunking import resolve_chunking
-from jdl.train._engine import EpochPlan, compiled_chunk, compiled_gather, run_epochs
+from jdl.train._engine import (EpochPlan, compiled_chunk, compiled_gather, compiled_tail,
+                               run_epochs)
 from jdl.train._evaluate import evaluate
 from jdl.train._safety import check_on_nonfinite
 from jdl.train._state import TrainState
@@ -107,8 +108,8 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
         train_data, batch_size, val_data, eval_step, steps_per_call, epochs=epochs, unroll=unroll)
     on_nonfinite = check_on_nonfinite(on_nonfinite)
     num_batches = len(x) // batch_size
-    k, unroll, tail = resolve_chunking(train_step, ts, x, y, batch_size, num_batches,
-                                       steps_per_call, unroll)
+    k, unroll = resolve_chunking(train_step, ts, x, y, batch_size, num_batches, steps_per_call,
+                                 unroll)
     mesh = None if devices is None else parallel.make_mesh(devices)
     if mesh is not None:
         parallel.check_divisible(batch_size, mesh)
@@ -129,8 +130,7 @@ def fit(ts: TrainState, train_step: Callable, train_data: tuple, *, epochs: int,
                      in_flight=0 if mesh is not None else 2, mesh=mesh, on_nonfinite=on_nonfinite,
                      replay=None if mesh is not None else compiled_chunk(step_fn, 1, True, False,
                                                                          "ignore"),
-                     tail=tail, run_tail=None if not tail else compiled_chunk(
-                         step_fn, tail, unroll, False, on_nonfinite))
+                     run_tail=compiled_tail(step_fn, num_batches, k, unroll, False, on_nonfinite))
     validate = None if val_data is None else partial(
         _validate, eval_step=eval_step, data=val_data, batch_size=eval_batch_size, mesh=mesh)
     try:

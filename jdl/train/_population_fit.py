@@ -26,7 +26,8 @@ from jdl.train import _parallel as parallel
 from jdl.train._callbacks import MemberEarlyStopping
 from jdl.train._checks import check_training_inputs
 from jdl.train._chunking import resolve_chunking
-from jdl.train._engine import EpochPlan, compiled_chunk, compiled_gather, run_epochs
+from jdl.train._engine import (EpochPlan, compiled_chunk, compiled_gather, compiled_tail,
+                               run_epochs)
 from jdl.train._evaluate import evaluate_members, evaluate_population
 from jdl.train._population import population_mesh, shard_population
 from jdl.train._safety import check_on_nonfinite
@@ -117,8 +118,8 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
                                    restore_best=restore_best)
     rows = _check_member_rows(member_rows, n_members, len(x), batch_size, val_data)
     num_batches = (len(x) if rows is None else rows.shape[1]) // batch_size
-    k, unroll, tail = resolve_chunking(train_step, pop, x, y, batch_size, num_batches,
-                                       steps_per_call, unroll, members=True)
+    k, unroll = resolve_chunking(train_step, pop, x, y, batch_size, num_batches, steps_per_call,
+                                 unroll, members=True)
     if devices is not None:
         pop = shard_population(pop, devices)
     mesh = population_mesh(pop)
@@ -129,9 +130,8 @@ def fit_population(pop: TrainState, train_step: Callable, train_data: tuple, *, 
                      compiled_chunk(step_fn, k, unroll, True, on_nonfinite),
                      compiled_gather(None, True), shuffle=True, members=True,
                      in_flight=0 if mesh is not None else 2, on_nonfinite=on_nonfinite,
-                     rows=None if rows is None else jnp.asarray(rows), tail=tail,
-                     run_tail=None if not tail else compiled_chunk(step_fn, tail, unroll, True,
-                                                                       on_nonfinite))
+                     rows=None if rows is None else jnp.asarray(rows),
+                     run_tail=compiled_tail(step_fn, num_batches, k, unroll, True, on_nonfinite))
     validate = None if val_data is None else partial(
         evaluate_population, eval_step=eval_step, data=val_data, batch_size=eval_batch_size)
     if rows is not None and eval_step is not None:

@@ -84,14 +84,11 @@ def test_filter_gradient_alternatives_match_xla():
     assert set(result["step"]) == {"jdl", "xla"} and min(result["step"].values()) > 0
 
 
-def test_fit_tail_quick():
+def test_fit_tail_quick(monkeypatch):
     """fit_tail.py --quick: a prime number of batches gets K = 64 and a 3-step tail call."""
-    sys.path.insert(0, str(SCRIPT.parent))
-    try:
-        import fit_tail
-        result = fit_tail.main(["--quick"])
-    finally:
-        sys.path.remove(str(SCRIPT.parent))
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    import fit_tail
+    result = fit_tail.main(["--quick"])
     assert (result["rule"]["steps_per_call"], result["rule"]["tail_steps"]) == (64, 3)
     assert set(result["steps_per_s"]) == {"k1_prime", "default_prime", "default_multiple"}
     assert min(result["steps_per_s"].values()) > 0
