@@ -133,9 +133,10 @@ def test_with_torch_refuses_recipes_its_twin_does_not_cover(monkeypatch, capsys)
             time_to_accuracy.parse_args(recipe)
         assert "--with-torch: the PyTorch twin covers fashion_cnn" in capsys.readouterr().err
     assert time_to_accuracy.parse_args(["--with-torch", "--no-augment"]).with_torch
-    fast = time_to_accuracy.parse_args(["--preset", "fast-92", "--with-torch", "--epochs", "5"])
+    fast = time_to_accuracy.parse_args(["--preset", "fast-92", "--with-torch", "--epochs", "6"])
     assert (fast.widths, fast.batch_size, fast.smoothing, fast.augment) == ([16, 48, 96], 32, 0.1, False)
-    assert fast.epochs == 5 and fast.targets == [0.91, 0.92]   # a flag given overrides the preset
+    assert (fast.eval_from, fast.steps_per_call, fast.targets) == (5, 4, [0.91, 0.92])
+    assert fast.epochs == 6   # a flag given overrides the preset
     fast = time_to_accuracy.parse_args(["--preset", "fast-91"])
     assert (fast.widths, fast.dropout, fast.epochs, fast.eval_from, fast.batch_size) == (
         [16, 32, 64], 0.1, 3, 3, 32)
