@@ -2,8 +2,8 @@
 first reaches each target (default 91% and 93%).
 
     python experiments/benchmarks/time_to_accuracy.py --preset fast-91 --with-torch
-                                      # 91% in about 34 s on 2 cores; then PyTorch's twin
-    python experiments/benchmarks/time_to_accuracy.py --preset fast-92   # 92% in about 68-71 s
+                                      # 91% in about 34-37 s on 2 cores; then PyTorch's twin
+    python experiments/benchmarks/time_to_accuracy.py --preset fast-92   # 92% in about 68-72 s
     python experiments/benchmarks/time_to_accuracy.py --preset fast-91 --seeds 0 1 2 --with-torch
                                       # each seed in its own process (cold compiles); a summary
     python experiments/benchmarks/time_to_accuracy.py                 # CPU figures in docs/benchmarks.md
@@ -51,9 +51,10 @@ import numpy as np
 # epochs, one evaluation at the end, `fit`'s 4 steps per call (cut to 3, a divisor of 1,875
 # batches: 6.9 ms per step against 7.7 with one step per call on (16, 48, 96), for 0.9 s more
 # compile):
-# fast-91: blocks (16, 32, 64), dropout 0.1, 3 epochs, lr 3e-3: 91% in 33-34 s (0.9128-0.9172);
-# fast-92: blocks (16, 48, 96), dropout 0.25, 5 epochs, lr 3e-3: 92% in 68-71 s (0.9208-0.9291
-#          over seeds 0-2; evaluated after epoch 4 too, one seed in three was still under 92%
+# fast-91: blocks (16, 32, 64), dropout 0.1, 3 epochs, lr 3e-3: 91% in 34-37 s (0.9125-0.9172
+#          over seeds 0-4);
+# fast-92: blocks (16, 48, 96), dropout 0.25, 5 epochs, lr 3e-3: 92% in 69-72 s (0.9208-0.9291
+#          over seeds 0-4; evaluated after epoch 4 too, one seed in three was still under 92%
 #          there, and PyTorch's twin was then first by an epoch).
 _COMMON = dict(model="fashion_cnn", augment=False, smoothing=0.1, batch_size=32, steps_per_call=4,
                lr=3e-3)
